@@ -1,0 +1,2 @@
+// placeholder until the CLI lands (next commit)
+if (import.meta.main) console.log("auto-consul");

@@ -1,0 +1,96 @@
+/**
+ * The registry's key layout and the validation of what is read from it. Pure functions.
+ *
+ * Gem-compatible heartbeats (kept exactly, so old and new nodes share a bucket):
+ *   <prefix>/servers/<UTC YYYYmmddHHMMSS>-<node>   body: the node's join IP, plain text
+ *   <prefix>/agents/<UTC YYYYmmddHHMMSS>-<node>
+ * Node names may contain "-": the key is split on the first "-" only.
+ */
+import { isIPv6 } from "node:net";
+
+export type HeartbeatDir = "servers" | "agents";
+export const HEARTBEAT_DIRS: readonly HeartbeatDir[] = ["servers", "agents"];
+
+/** Largest heartbeat body read (an IPv6 address is at most 45 characters). */
+export const MAX_HEARTBEAT_BODY = 256;
+
+const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const STAMP_RE = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** Why a node name is invalid, or undefined when it is fine. */
+export function nodeNameProblem(name: string): string | undefined {
+  if (NODE_RE.test(name)) return undefined;
+  return "expected 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit";
+}
+
+/** The gem's stamp: UTC YYYYmmddHHMMSS. */
+export function formatStamp(d: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}` +
+    `${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+/** Parses a gem stamp; undefined when it is not a real UTC date-time. */
+export function parseStamp(s: string): Date | undefined {
+  const m = STAMP_RE.exec(s);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, se] = m.slice(1).map(Number);
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  if (
+    date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d ||
+    h > 23 || mi > 59 || se > 59
+  ) return undefined;
+  return date;
+}
+
+/** The key of a heartbeat, relative to the prefix. */
+export function heartbeatKey(dir: HeartbeatDir, at: Date, node: string): string {
+  return `${dir}/${formatStamp(at)}-${node}`;
+}
+
+export interface ParsedKey {
+  dir: HeartbeatDir;
+  stamp: Date;
+  node: string;
+}
+
+/** Parses "servers/<stamp>-<node>" (split on the first "-" only); undefined when malformed. */
+export function parseHeartbeatKey(key: string): ParsedKey | undefined {
+  const slash = key.indexOf("/");
+  if (slash < 0) return undefined;
+  const dir = key.slice(0, slash);
+  if (dir !== "servers" && dir !== "agents") return undefined;
+  const name = key.slice(slash + 1);
+  const dash = name.indexOf("-");
+  if (dash !== 14) return undefined;
+  const stamp = parseStamp(name.slice(0, dash));
+  const node = name.slice(dash + 1);
+  if (!stamp || nodeNameProblem(node) !== undefined) return undefined;
+  return { dir, stamp, node };
+}
+
+/**
+ * Normalises a join address read from the registry or given by the user. Returns the
+ * address, or undefined when it is not a usable unicast IP (0.0.0.0, ::, garbage).
+ */
+export function parseJoinAddress(text: string): string | undefined {
+  const s = text.trim();
+  if (IPV4_RE.test(s)) return s === "0.0.0.0" || s.startsWith("255.") ? undefined : s;
+  if (s.length <= 45 && isIPv6(s) && !s.includes("%")) {
+    const lower = s.toLowerCase();
+    if (lower === "::" || lower.startsWith("ff")) return undefined;
+    return lower;
+  }
+  return undefined;
+}
+
+/** True when `s` is a valid IPv4 or IPv6 literal (0.0.0.0 allowed: for bind addresses). */
+export function isIpLiteral(s: string): boolean {
+  return IPV4_RE.test(s) || (isIPv6(s) && !s.includes("%"));
+}
+
+/** "host:port" for an address, bracketing IPv6. */
+export function hostPort(addr: string, port: number): string {
+  return addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
