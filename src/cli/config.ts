@@ -1,0 +1,455 @@
+/**
+ * argv + environment → a typed Config. Pure: throws UsageError, never exits, never reads
+ * the outside world (hostname, env and files are passed in).
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import { type Level, type LogFormat, parseLevel } from "../log.ts";
+import { isIpLiteral, nodeNameProblem } from "../registry/layout.ts";
+import { type Command, COMMANDS, FLAGS, flagsFor, usesRegistry } from "./flags.ts";
+
+export interface ElectOptions {
+  service: string;
+  queryName: string;
+  queryTags: string[];
+  masterTag: string;
+  slaveTag: string;
+  lockKey: string;
+  sessionTtl: number;
+  lockDelay: number;
+  watch: boolean;
+  roleExitCodes: boolean;
+  onMaster?: string[];
+  onSlave?: string[];
+}
+
+export interface Config {
+  command: Command;
+  registry?: string;
+  bind: string;
+  advertise?: string;
+  /** The node name; `nodeExplicit` says whether it came from a flag or env var. */
+  node: string;
+  nodeExplicit: boolean;
+  dataDir: string;
+  configDir?: string;
+  expiry: number;
+  ticks: number;
+  /** Whether -t was given (the gem: giving it turns heartbeats on inside `run`). */
+  ticksExplicit: boolean;
+  servers: number;
+  httpAddr: string;
+  client: string;
+  datacenter?: string;
+  consulBin: string;
+  gossipKeyFile?: string;
+  tokenFile?: string;
+  s3Endpoint?: string;
+  region: string;
+  logLevel: Level;
+  logFormat: LogFormat;
+  advisory: boolean;
+  json: boolean;
+  /** Everything after `--`, passed to consul unchanged. */
+  consulArgs: string[];
+  elect?: ElectOptions;
+}
+
+export type Parsed =
+  | { kind: "help"; command?: Command }
+  | { kind: "version" }
+  | { kind: "command"; config: Config };
+
+export interface ParseInput {
+  argv: string[];
+  env: Record<string, string | undefined>;
+  hostname: string;
+}
+
+/** The tagger wrote `-consul-service-name x` (one dash) and `-flag=value`: accept both. */
+function normaliseSingleDash(argv: string[]): string[] {
+  const longNames = new Set(FLAGS.flatMap((f) => [f.name, ...(f.aliases ?? [])]));
+  const out: string[] = [];
+  for (const a of argv) {
+    if (a === "--") {
+      out.push(...argv.slice(out.length));
+      break;
+    }
+    const m = /^-([a-z][a-z0-9-]+)(=.*)?$/.exec(a);
+    out.push(m && longNames.has(m[1]) ? `-${a}` : a);
+  }
+  return out;
+}
+
+/**
+ * A string flag always takes the next argument as its value, even when it starts with "-"
+ * (as the gem's OptionParser did): `-e -5` must say "-5 is not a valid expiry", not
+ * "ambiguous". Rewrites `-e X` / `--expiry X` to `--expiry=X`.
+ */
+function joinValues(argv: string[]): string[] {
+  const byName = new Map<string, string>();
+  for (const f of FLAGS) {
+    if (f.type !== "string") continue;
+    byName.set(`--${f.name}`, f.name);
+    if (f.short) byName.set(`-${f.short}`, f.name);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = byName.get(a);
+    if (name !== undefined && i + 1 < argv.length && argv[i + 1] !== "--") {
+      out.push(`--${name}=${argv[++i]}`);
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** Replace alias long names (`--consul-service-name`) with the canonical ones. */
+function canonicalAliases(argv: string[]): string[] {
+  const alias = new Map<string, string>();
+  for (const f of FLAGS) for (const a of f.aliases ?? []) alias.set(a, f.name);
+  const dd = argv.indexOf("--");
+  return argv.map((a, i) => {
+    if (dd >= 0 && i >= dd) return a;
+    const m = /^--([a-z][a-z0-9-]+)(=.*)?$/.exec(a);
+    const to = m && alias.get(m[1]);
+    return to ? `--${to}${m[2] ?? ""}` : a;
+  });
+}
+
+export function parseConfig(input: ParseInput): Parsed {
+  const argv = joinValues(canonicalAliases(normaliseSingleDash(input.argv)));
+  const dd = argv.indexOf("--");
+  const mine = dd >= 0 ? argv.slice(0, dd) : argv;
+  const consulArgs = dd >= 0 ? argv.slice(dd + 1) : [];
+
+  // First pass: every flag known, to find the command and report unknown flags well.
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  > = {};
+  for (const f of FLAGS) {
+    options[f.name] = {
+      type: f.type,
+      ...(f.short ? { short: f.short } : {}),
+      multiple: !!f.multiple,
+    };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: mine, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(usageMessage(err));
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  const positionals = parsed.positionals;
+
+  if (positionals[0] === "help") {
+    return { kind: "help", command: positionals[1] ? toCommand(positionals[1]) : undefined };
+  }
+  if (values.version) return { kind: "version" };
+  const command = positionals[0] === undefined ? undefined : toCommand(positionals[0]);
+  if (values.help || command === undefined) return { kind: "help", command };
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `unexpected argument "${
+        positionals[1]
+      }": ${command} takes flags only (consul flags go after --)`,
+    );
+  }
+  if (consulArgs.length > 0 && command !== "run" && command !== "direct_run") {
+    throw new UsageError(
+      `arguments after "--" are passed to consul: only run and direct_run take them`,
+    );
+  }
+
+  // Flags that do not apply to this command are errors, not silently ignored.
+  const applicable = new Set(flagsFor(command).map((f) => f.name));
+  for (const [name, v] of Object.entries(values)) {
+    if (v !== undefined && !applicable.has(name)) {
+      throw new UsageError(`flag --${name} does not apply to command ${command}`);
+    }
+  }
+
+  const env = input.env;
+  /** A flag's value: argv first, then its environment variables. */
+  const str = (name: string): { value?: string; from: string } => {
+    const v = values[name];
+    if (typeof v === "string") return { value: v, from: `--${name}` };
+    const spec = FLAGS.find((f) => f.name === name)!;
+    for (const e of spec.env) {
+      const ev = env[e];
+      if (ev !== undefined && ev !== "") return { value: ev, from: e };
+    }
+    return { from: `--${name}` };
+  };
+  const bool = (name: string): boolean => {
+    if (values[name] === true) return true;
+    const spec = FLAGS.find((f) => f.name === name)!;
+    for (const e of spec.env) {
+      const ev = env[e];
+      if (ev === undefined || ev === "") continue;
+      if (/^(1|true|yes|on)$/i.test(ev)) return true;
+      if (/^(0|false|no|off)$/i.test(ev)) return false;
+      throw new UsageError(`invalid ${e} "${ev}": expected true or false`);
+    }
+    return false;
+  };
+
+  const address = ip(str("address"));
+  const bind = ip(str("bind")) ?? address ?? "0.0.0.0";
+  const advertise = ip(str("advertise")) ?? address;
+  if (advertise === "0.0.0.0" || advertise === "::") {
+    throw new UsageError(`invalid advertise address "${advertise}": expected a routable IP`);
+  }
+
+  const nodeIn = str("node");
+  const node = nodeIn.value ?? input.hostname.split(".")[0];
+  const nodeWhy = nodeProblem(node);
+  if (nodeWhy) {
+    throw new UsageError(
+      nodeIn.value === undefined
+        ? `hostname "${input.hostname}" is not a usable node name (${nodeWhy}): set --node`
+        : `invalid ${nodeIn.from} "${node}": ${nodeWhy}`,
+    );
+  }
+
+  const registry = str("registry").value;
+  if (usesRegistry(command) && registry === undefined) {
+    throw new UsageError(
+      `command ${command} needs a registry: give -r s3://bucket/prefix or -r file:///path`,
+    );
+  }
+
+  const ticksIn = str("ticks");
+  const config: Config = {
+    command,
+    registry,
+    bind,
+    advertise,
+    node,
+    nodeExplicit: nodeIn.value !== undefined,
+    dataDir: path(str("data-dir")) ?? "/var/lib/auto-consul",
+    configDir: path(str("config-dir")),
+    expiry: seconds(str("expiry"), 120, 1, 86400),
+    ticks: seconds(ticksIn, 60, 1, 86400),
+    ticksExplicit: ticksIn.value !== undefined,
+    servers: integer(str("servers"), 1, 1, 9),
+    httpAddr: str("http-addr").value ?? "",
+    client: ip(str("client")) ?? "127.0.0.1",
+    datacenter: datacenter(str("datacenter")),
+    consulBin: str("consul-bin").value ?? "consul",
+    gossipKeyFile: path(str("gossip-key-file")),
+    tokenFile: path(str("token-file")),
+    s3Endpoint: endpoint(str("s3-endpoint")),
+    region: str("region").value ?? "us-east-1",
+    logLevel: level(str("log-level")),
+    logFormat: logFormat(str("log-format")),
+    advisory: bool("advisory"),
+    json: bool("json"),
+    consulArgs,
+  };
+  if (config.ticks > config.expiry) {
+    throw new UsageError(
+      `ticks ${config.ticks}s is longer than expiry ${config.expiry}s: heartbeats would expire between ticks`,
+    );
+  }
+  if (config.httpAddr === "") {
+    const client = config.client === "0.0.0.0" ? "127.0.0.1" : config.client;
+    config.httpAddr = client.includes(":") ? `[${client}]:8500` : `${client}:8500`;
+  }
+  if (command === "elect") config.elect = electOptions(values, str, bool);
+  return { kind: "command", config };
+}
+
+function electOptions(
+  values: Record<string, string | boolean | string[] | undefined>,
+  str: (n: string) => { value?: string; from: string },
+  bool: (n: string) => boolean,
+): ElectOptions {
+  const service = str("service").value;
+  if (!service) {
+    throw new UsageError(
+      "elect needs the service ID: give --service ID (or -consul-service-name ID)",
+    );
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(service)) {
+    throw new UsageError(
+      `invalid service ID "${service}": expected letters, digits, '.', '_', ':' or '-'`,
+    );
+  }
+  const watch = bool("watch");
+  if (watch && bool("once")) {
+    throw new UsageError("--once and --watch exclude each other: give one");
+  }
+  const masterTag = tag(str("master-tag"), "master");
+  const slaveTag = tag(str("slave-tag"), "slave");
+  if (masterTag === slaveTag) {
+    throw new UsageError(
+      `--master-tag and --slave-tag are both "${masterTag}": expected two different tags`,
+    );
+  }
+  const queryTags = ((values["query-tag"] as string[] | undefined) ?? []).map((t) =>
+    tag({ value: t, from: "--query-tag" }, "")
+  );
+  const lockKey = str("lock-key").value ?? `auto-consul/elect/${service}/leader`;
+  if (lockKey.startsWith("/") || lockKey.includes("..") || lockKey.length > 512) {
+    throw new UsageError(
+      `invalid --lock-key "${lockKey}": expected a relative KV path without ".."`,
+    );
+  }
+  const queryName = str("query-name").value ?? `${service}-master`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(queryName)) {
+    throw new UsageError(
+      `invalid --query-name "${queryName}": expected a DNS label (letters, digits, '-', '_')`,
+    );
+  }
+  return {
+    service,
+    queryName,
+    queryTags,
+    masterTag,
+    slaveTag,
+    lockKey,
+    sessionTtl: seconds(str("session-ttl"), 15, 10, 86400),
+    lockDelay: seconds(str("lock-delay"), 1, 0, 60),
+    watch,
+    roleExitCodes: bool("role-exit-codes"),
+    onMaster: hook(str("on-master")),
+    onSlave: hook(str("on-slave")),
+  };
+}
+
+function toCommand(s: string): Command {
+  if (s in COMMANDS) return s as Command;
+  throw new UsageError(
+    `unknown command "${s}": expected one of ${Object.keys(COMMANDS).join(", ")}`,
+  );
+}
+
+function usageMessage(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  let m = /Unknown option '([^']+)'/.exec(msg);
+  if (m) return `unknown flag "${m[1]}": see auto-consul --help`;
+  m = /Option '([^']+)' argument missing/.exec(msg);
+  if (m) return `flag "${m[1].replace(/ <value>$/, "").split(", ").pop()}" needs a value`;
+  m = /Option '([^']+)' does not take an argument/.exec(msg);
+  if (m) return `flag "${m[1].split(", ").pop()}" takes no value`;
+  return msg.split("\n")[0];
+}
+
+function ip(v: { value?: string; from: string }): string | undefined {
+  if (v.value === undefined) return undefined;
+  if (!isIpLiteral(v.value)) {
+    throw new UsageError(`invalid ${v.from} "${v.value}": expected an IPv4 or IPv6 address`);
+  }
+  return v.value;
+}
+
+function nodeProblem(name: string): string | undefined {
+  return nodeNameProblem(name);
+}
+
+function path(v: { value?: string; from: string }): string | undefined {
+  if (v.value === undefined) return undefined;
+  if (v.value.includes("\0")) throw new UsageError(`invalid ${v.from}: path contains a NUL byte`);
+  return v.value;
+}
+
+function seconds(
+  v: { value?: string; from: string },
+  def: number,
+  min: number,
+  max: number,
+): number {
+  if (v.value === undefined) return def;
+  if (!/^\d+(\.\d+)?$/.test(v.value.trim())) {
+    throw new UsageError(
+      `invalid ${v.from} "${v.value}": expected a number of seconds from ${min} to ${max}`,
+    );
+  }
+  const n = Number(v.value);
+  if (n < min || n > max) {
+    throw new UsageError(
+      `invalid ${v.from} "${v.value}": expected a number of seconds from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+function integer(
+  v: { value?: string; from: string },
+  def: number,
+  min: number,
+  max: number,
+): number {
+  if (v.value === undefined) return def;
+  const n = Number(v.value);
+  if (!/^\d+$/.test(v.value.trim()) || n < min || n > max) {
+    throw new UsageError(
+      `invalid ${v.from} "${v.value}": expected a whole number from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+function datacenter(v: { value?: string; from: string }): string | undefined {
+  if (v.value === undefined) return undefined;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(v.value)) {
+    throw new UsageError(`invalid ${v.from} "${v.value}": expected letters, digits, '_' or '-'`);
+  }
+  return v.value;
+}
+
+function endpoint(v: { value?: string; from: string }): string | undefined {
+  if (v.value === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v.value);
+  } catch {
+    throw new UsageError(`invalid ${v.from} "${v.value}": expected an http:// or https:// URL`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new UsageError(`invalid ${v.from} "${v.value}": expected an http:// or https:// URL`);
+  }
+  return v.value;
+}
+
+function level(v: { value?: string; from: string }): Level {
+  if (v.value === undefined) return "info";
+  try {
+    return parseLevel(v.value);
+  } catch {
+    throw new UsageError(`invalid ${v.from} "${v.value}": expected debug, info, warn or error`);
+  }
+}
+
+function logFormat(v: { value?: string; from: string }): LogFormat {
+  if (v.value === undefined || v.value === "text") return "text";
+  if (v.value === "json") return "json";
+  throw new UsageError(`invalid ${v.from} "${v.value}": expected text or json`);
+}
+
+function tag(v: { value?: string; from: string }, def: string): string {
+  const t = v.value ?? def;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:=-]{0,62}$/.test(t)) {
+    throw new UsageError(
+      `invalid ${v.from} "${t}": expected a tag of letters, digits, '.', '_', ':', '=' or '-'`,
+    );
+  }
+  return t;
+}
+
+/** A hook command line, split on whitespace (no shell: quoting is not interpreted). */
+function hook(v: { value?: string; from: string }): string[] | undefined {
+  if (v.value === undefined) return undefined;
+  const argv = v.value.trim().split(/\s+/).filter((s) => s !== "");
+  if (argv.length === 0) throw new UsageError(`invalid ${v.from} "": expected a command`);
+  return argv;
+}

@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { type Config, parseConfig } from "../src/cli/config.ts";
+import { UsageError } from "../src/errors.ts";
+
+const HOST = "web-3.example.internal";
+function cfg(argv: string[], env: Record<string, string> = {}): Config {
+  const p = parseConfig({ argv, env, hostname: HOST });
+  if (p.kind !== "command") throw new Error(`expected a command, got ${p.kind}`);
+  return p.config;
+}
+
+Deno.test("gem flags, short and long, map onto the config", () => {
+  const table: [string[], Partial<Config>][] = [
+    [["-r", "file:///tmp/r", "heartbeat"], {
+      registry: "file:///tmp/r",
+      bind: "0.0.0.0",
+      node: "web-3",
+    }],
+    [["--registry=s3://b/p", "-a", "10.1.2.3", "heartbeat"], {
+      bind: "10.1.2.3",
+      advertise: "10.1.2.3",
+    }],
+    [["-r", "s3://b", "-b", "10.0.0.1", "--advertise", "10.0.0.2", "heartbeat"], {
+      bind: "10.0.0.1",
+      advertise: "10.0.0.2",
+    }],
+    [["-r", "s3://b", "-n", "db-1-a", "-d", "/srv/ac", "-c", "/etc/consul.d", "run"], {
+      node: "db-1-a",
+      nodeExplicit: true,
+      dataDir: "/srv/ac",
+      configDir: "/etc/consul.d",
+    }],
+    [["-r", "s3://b", "-e", "300", "-t", "30", "-s", "3", "run"], {
+      expiry: 300,
+      ticks: 30,
+      ticksExplicit: true,
+      servers: 3,
+    }],
+    [["-r", "s3://b", "run"], { expiry: 120, ticks: 60, ticksExplicit: false, servers: 1 }],
+    [["set_server"], { command: "set_server", dataDir: "/var/lib/auto-consul" }],
+  ];
+  for (const [argv, want] of table) {
+    const got = cfg(argv);
+    for (const [k, v] of Object.entries(want)) {
+      assert.deepEqual(got[k as keyof Config], v, `${argv.join(" ")}: ${k}`);
+    }
+  }
+});
+
+Deno.test("environment fallbacks: AUTO_CONSUL_*, CONSUL_HTTP_ADDR, AWS_*", () => {
+  const c = cfg(["status"], {
+    AUTO_CONSUL_REGISTRY: "s3://bucket/pre",
+    AUTO_CONSUL_SERVERS: "5",
+    AUTO_CONSUL_NODE: "n1",
+    CONSUL_HTTP_ADDR: "http://127.0.0.9:8500",
+    AWS_ENDPOINT_URL: "http://127.0.0.1:9000",
+    AWS_REGION: "eu-west-1",
+  });
+  assert.equal(c.registry, "s3://bucket/pre");
+  assert.equal(c.servers, 5);
+  assert.equal(c.node, "n1");
+  assert.equal(c.httpAddr, "http://127.0.0.9:8500");
+  assert.equal(c.s3Endpoint, "http://127.0.0.1:9000");
+  assert.equal(c.region, "eu-west-1");
+  // The flag wins over the environment; the S3-specific endpoint over the generic one.
+  const d = cfg(["-s", "3", "status"], {
+    AUTO_CONSUL_REGISTRY: "s3://b",
+    AUTO_CONSUL_SERVERS: "5",
+    AWS_ENDPOINT_URL_S3: "http://127.0.0.2:9000",
+    AWS_ENDPOINT_URL: "http://127.0.0.1:9000",
+  });
+  assert.equal(d.servers, 3);
+  assert.equal(d.s3Endpoint, "http://127.0.0.2:9000");
+});
+
+Deno.test("run talks to its agent on --client", () => {
+  assert.equal(cfg(["-r", "s3://b", "--client", "127.0.0.5", "run"]).httpAddr, "127.0.0.5:8500");
+  assert.equal(cfg(["-r", "s3://b", "run"]).httpAddr, "127.0.0.1:8500");
+  assert.equal(
+    cfg(["-r", "s3://b", "--client", "127.0.0.5", "run"], { CONSUL_HTTP_ADDR: "127.0.0.6:8500" })
+      .httpAddr,
+    "127.0.0.6:8500",
+  );
+});
+
+Deno.test("everything after -- goes to consul unchanged", () => {
+  const c = cfg(["-r", "s3://b", "run", "--", "-ui", "-node-meta", "a:b", "--", "x"]);
+  assert.deepEqual(c.consulArgs, ["-ui", "-node-meta", "a:b", "--", "x"]);
+});
+
+Deno.test("the tagger's flags with one or two dashes", () => {
+  for (
+    const argv of [
+      ["elect", "-consul-service-name", "redis", "-consul-query-name", "sensu-redis-master"],
+      ["elect", "--consul-service-name", "redis", "--consul-query-name=sensu-redis-master"],
+      ["elect", "-consul-service-name=redis", "--query-name", "sensu-redis-master"],
+    ]
+  ) {
+    const e = cfg([...argv, "-consul-query-tag", "sensu", "--consul-query-tag", "x"]).elect!;
+    assert.equal(e.service, "redis", argv.join(" "));
+    assert.equal(e.queryName, "sensu-redis-master");
+    assert.deepEqual(e.queryTags, ["sensu", "x"]);
+    assert.equal(e.lockKey, "auto-consul/elect/redis/leader");
+    assert.equal(e.masterTag, "master");
+  }
+});
+
+Deno.test("help and version", () => {
+  assert.deepEqual(parseConfig({ argv: [], env: {}, hostname: HOST }), {
+    kind: "help",
+    command: undefined,
+  });
+  assert.deepEqual(parseConfig({ argv: ["run", "--help"], env: {}, hostname: HOST }), {
+    kind: "help",
+    command: "run",
+  });
+  assert.deepEqual(parseConfig({ argv: ["help", "elect"], env: {}, hostname: HOST }), {
+    kind: "help",
+    command: "elect",
+  });
+  assert.deepEqual(parseConfig({ argv: ["-v"], env: {}, hostname: HOST }), { kind: "version" });
+});
+
+Deno.test("bad values throw one-line UsageErrors naming the value and what was expected", () => {
+  const table: [string[], Record<string, string>, RegExp][] = [
+    [
+      ["-r", "s3://b", "-t", "soon", "run"],
+      {},
+      /invalid --ticks "soon": expected a number of seconds/,
+    ],
+    [["-r", "s3://b", "-e", "-5", "run"], {}, /invalid --expiry "-5": expected/],
+    [
+      ["-r", "s3://b", "-s", "0", "run"],
+      {},
+      /invalid --servers "0": expected a whole number from 1 to 9/,
+    ],
+    [["-r", "s3://b", "-s", "2.5", "run"], {}, /invalid --servers "2.5"/],
+    [
+      ["-r", "s3://b", "-a", "10.0.0.256", "run"],
+      {},
+      /invalid --address "10.0.0.256": expected an IPv4/,
+    ],
+    [["-r", "s3://b", "--advertise", "0.0.0.0", "run"], {}, /invalid advertise address "0.0.0.0"/],
+    [["frobnicate"], {}, /unknown command "frobnicate": expected one of run, heartbeat/],
+    [["--frob", "run"], {}, /unknown flag "--frob"/],
+    [["-r"], {}, /flag "--registry" needs a value/],
+    [["run"], {}, /command run needs a registry/],
+    [["-r", "s3://b", "--json", "run"], {}, /flag --json does not apply to command run/],
+    [
+      ["status"],
+      { AUTO_CONSUL_REGISTRY: "s3://b", AUTO_CONSUL_TICKS: "x" },
+      /invalid AUTO_CONSUL_TICKS "x"/,
+    ],
+    [["-r", "s3://b", "-e", "30", "-t", "60", "run"], {}, /ticks 60s is longer than expiry 30s/],
+    [["-r", "s3://b", "-n", "bad name", "run"], {}, /invalid --node "bad name"/],
+    [
+      ["-r", "s3://b", "--log-format", "xml", "run"],
+      {},
+      /invalid --log-format "xml": expected text or json/,
+    ],
+    [
+      ["-r", "s3://b", "--s3-endpoint", "ftp://x", "run"],
+      {},
+      /expected an http:\/\/ or https:\/\/ URL/,
+    ],
+    [["elect"], {}, /elect needs the service ID/],
+    [["elect", "--service", "r", "--once", "--watch"], {}, /--once and --watch exclude each other/],
+    [["elect", "--service", "r", "--master-tag", "x", "--slave-tag", "x"], {}, /both "x"/],
+    [["heartbeat", "extra"], { AUTO_CONSUL_REGISTRY: "s3://b" }, /unexpected argument "extra"/],
+    [
+      ["status", "--", "-x"],
+      { AUTO_CONSUL_REGISTRY: "s3://b" },
+      /only run and direct_run take them/,
+    ],
+  ];
+  for (const [argv, env, re] of table) {
+    assert.throws(
+      () => parseConfig({ argv, env, hostname: HOST }),
+      (err: unknown) => {
+        assert.ok(err instanceof UsageError, `${argv.join(" ")}: ${err}`);
+        assert.match(err.message, re, argv.join(" "));
+        assert.ok(!err.message.includes("\n"), "one line");
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("a hostname that is not a node name asks for --node", () => {
+  assert.throws(
+    () => parseConfig({ argv: ["set_server"], env: {}, hostname: "_weird" }),
+    /hostname "_weird" is not a usable node name .*: set --node/,
+  );
+});
