@@ -1,0 +1,116 @@
+/**
+ * Server places: the race-free mode decision. Pure functions only; `claim.ts` does the I/O.
+ *
+ * Place k (0..N-1) is a sequence of claims `slots/<k>/<epoch>` whose body is the claiming
+ * node's name. The highest epoch is the current holder. A node takes a place by creating the
+ * next epoch with create-if-absent, so of many concurrent claimants exactly one wins.
+ */
+import { nodeNameProblem } from "../registry/layout.ts";
+
+export const SLOTS_DIR = "slots";
+const EPOCH_WIDTH = 10;
+const SLOT_KEY_RE = /^slots\/(\d{1,2})\/(\d{10})$/;
+
+export function slotKey(place: number, epoch: number): string {
+  return `${SLOTS_DIR}/${place}/${String(epoch).padStart(EPOCH_WIDTH, "0")}`;
+}
+
+export function parseSlotKey(key: string): { place: number; epoch: number } | undefined {
+  const m = SLOT_KEY_RE.exec(key);
+  if (!m) return undefined;
+  return { place: Number(m[1]), epoch: Number(m[2]) };
+}
+
+/** A claim body is a node name; anything else is untrusted garbage. */
+export function parseClaimBody(text: string | undefined): string | undefined {
+  const node = text?.trim();
+  return node !== undefined && nodeNameProblem(node) === undefined ? node : undefined;
+}
+
+/** The current (highest-epoch) claim of one place, as read. */
+export interface PlaceClaim {
+  place: number;
+  epoch: number;
+  /** The holder; undefined when the body was unreadable (treated as held by nobody alive). */
+  node?: string;
+  /** Age of the claim on the store's clock, in seconds. */
+  ageSeconds: number;
+}
+
+/** The place this node held when it last ran (local state). */
+export interface HeldPlace {
+  place: number;
+  epoch: number;
+}
+
+export interface PlaceInput {
+  node: string;
+  servers: number;
+  expirySeconds: number;
+  /** Latest claim per place (places with no claim are absent). */
+  claims: PlaceClaim[];
+  /** Nodes with a live server heartbeat. */
+  liveServers: ReadonlySet<string>;
+  /** What local state says this node held, if anything. */
+  held?: HeldPlace;
+}
+
+export type PlaceDecision =
+  /** This node is the current holder of a place: keep it. */
+  | { kind: "hold"; place: number; epoch: number }
+  /** This node held a place that another node took while it was away: run as a client. */
+  | { kind: "lost"; place: number; takenBy?: string }
+  /** Try these claims in order; the first one created wins. Empty: run as a client. */
+  | { kind: "claim"; attempts: { place: number; epoch: number; why: "free" | "stale" }[] };
+
+/**
+ * Decides what to do with server places, from what was read.
+ * - current holder of a place (by node name) → hold it;
+ * - held a place per local state but someone else holds it now → lost (client);
+ * - otherwise try free places (lowest first), then stale ones: the holder's server heartbeat
+ *   expired and the claim itself is older than the expiry.
+ */
+export function decidePlace(input: PlaceInput): PlaceDecision {
+  const current = new Map<number, PlaceClaim>();
+  for (const c of input.claims) {
+    if (c.place >= input.servers) continue;
+    const cur = current.get(c.place);
+    if (!cur || c.epoch > cur.epoch) current.set(c.place, c);
+  }
+  for (const c of current.values()) {
+    if (c.node === input.node) return { kind: "hold", place: c.place, epoch: c.epoch };
+  }
+  if (input.held && input.held.place < input.servers) {
+    const now = current.get(input.held.place);
+    if (now && now.epoch > input.held.epoch) {
+      return { kind: "lost", place: input.held.place, takenBy: now.node };
+    }
+  }
+  const free: { place: number; epoch: number; why: "free" }[] = [];
+  const stale: { place: number; epoch: number; why: "stale" }[] = [];
+  for (let k = 0; k < input.servers; k++) {
+    const c = current.get(k);
+    if (!c) free.push({ place: k, epoch: 1, why: "free" });
+    else if (isStale(c, input.liveServers, input.expirySeconds)) {
+      stale.push({ place: k, epoch: c.epoch + 1, why: "stale" });
+    }
+  }
+  return { kind: "claim", attempts: [...free, ...stale] };
+}
+
+export function isStale(c: PlaceClaim, live: ReadonlySet<string>, expirySeconds: number): boolean {
+  const holderAlive = c.node !== undefined && live.has(c.node);
+  return !holderAlive && c.ageSeconds > expirySeconds;
+}
+
+/**
+ * The gem's advisory rule, for stores that ignore conditional writes (opt-in): be a server
+ * when fewer than N live servers are seen, or when this node is already one of them.
+ */
+export function advisoryIsServer(
+  node: string,
+  servers: number,
+  liveServers: ReadonlySet<string>,
+): boolean {
+  return liveServers.has(node) || liveServers.size < servers;
+}

@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import {
+  advisoryIsServer,
+  decidePlace,
+  parseClaimBody,
+  parseSlotKey,
+  type PlaceInput,
+  slotKey,
+} from "../src/cluster/places.ts";
+
+const base = (over: Partial<PlaceInput>): PlaceInput => ({
+  node: "me",
+  servers: 3,
+  expirySeconds: 120,
+  claims: [],
+  liveServers: new Set(),
+  ...over,
+});
+
+Deno.test("slot keys round-trip and reject garbage", () => {
+  assert.equal(slotKey(2, 7), "slots/2/0000000007");
+  assert.deepEqual(parseSlotKey("slots/2/0000000007"), { place: 2, epoch: 7 });
+  for (
+    const bad of [
+      "slots/2/7",
+      "slots/x/0000000007",
+      "slots/2/0000000007/x",
+      "slots/../0000000001",
+      "servers/2/0000000001",
+    ]
+  ) {
+    assert.equal(parseSlotKey(bad), undefined, bad);
+  }
+  assert.equal(parseClaimBody("node-1\n"), "node-1");
+  assert.equal(parseClaimBody("$(rm -rf /)"), undefined);
+  assert.equal(parseClaimBody(undefined), undefined);
+});
+
+Deno.test("place decisions", () => {
+  const table: [string, Partial<PlaceInput>, ReturnType<typeof decidePlace>][] = [
+    ["empty registry: all places free, lowest first", {}, {
+      kind: "claim",
+      attempts: [
+        { place: 0, epoch: 1, why: "free" },
+        { place: 1, epoch: 1, why: "free" },
+        { place: 2, epoch: 1, why: "free" },
+      ],
+    }],
+    ["a held place is skipped", {
+      claims: [{ place: 0, epoch: 1, node: "a", ageSeconds: 500 }],
+      liveServers: new Set(["a"]),
+    }, {
+      kind: "claim",
+      attempts: [{ place: 1, epoch: 1, why: "free" }, { place: 2, epoch: 1, why: "free" }],
+    }],
+    ["all held by live servers: client", {
+      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 3, node: `s${k}`, ageSeconds: 9 })),
+      liveServers: new Set(["s0", "s1", "s2"]),
+    }, { kind: "claim", attempts: [] }],
+    ["my own claim is kept across restarts (latest epoch wins)", {
+      claims: [
+        { place: 1, epoch: 1, node: "other", ageSeconds: 900 },
+        { place: 1, epoch: 2, node: "me", ageSeconds: 900 },
+      ],
+    }, { kind: "hold", place: 1, epoch: 2 }],
+    ["dead holder, old claim: stale, taken after the free ones", {
+      claims: [{ place: 0, epoch: 4, node: "dead", ageSeconds: 121 }],
+    }, {
+      kind: "claim",
+      attempts: [
+        { place: 1, epoch: 1, why: "free" },
+        { place: 2, epoch: 1, why: "free" },
+        { place: 0, epoch: 5, why: "stale" },
+      ],
+    }],
+    ["dead holder but a fresh claim: not stale yet (it may be starting)", {
+      servers: 1,
+      claims: [{ place: 0, epoch: 4, node: "new", ageSeconds: 5 }],
+    }, { kind: "claim", attempts: [] }],
+    ["live holder with an old claim: not stale", {
+      servers: 1,
+      claims: [{ place: 0, epoch: 4, node: "old", ageSeconds: 9999 }],
+      liveServers: new Set(["old"]),
+    }, { kind: "claim", attempts: [] }],
+    ["unreadable claim body counts as a dead holder", {
+      servers: 1,
+      claims: [{ place: 0, epoch: 2, node: undefined, ageSeconds: 200 }],
+    }, { kind: "claim", attempts: [{ place: 0, epoch: 3, why: "stale" }] }],
+    ["my place was taken while I was away: lost, run as client", {
+      servers: 1,
+      held: { place: 0, epoch: 2 },
+      claims: [{ place: 0, epoch: 3, node: "usurper", ageSeconds: 10 }],
+      liveServers: new Set(["usurper"]),
+    }, { kind: "lost", place: 0, takenBy: "usurper" }],
+    ["places beyond -s are ignored (N was lowered)", {
+      servers: 1,
+      claims: [{ place: 2, epoch: 1, node: "me", ageSeconds: 1 }],
+    }, { kind: "claim", attempts: [{ place: 0, epoch: 1, why: "free" }] }],
+  ];
+  for (const [name, over, want] of table) {
+    assert.deepEqual(decidePlace(base(over)), want, name);
+  }
+});
+
+Deno.test("the gem's advisory rule", () => {
+  assert.equal(advisoryIsServer("me", 3, new Set(["a", "b"])), true);
+  assert.equal(advisoryIsServer("me", 3, new Set(["a", "b", "c"])), false);
+  assert.equal(advisoryIsServer("a", 3, new Set(["a", "b", "c"])), true);
+});
