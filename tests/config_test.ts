@@ -16,27 +16,27 @@ Deno.test("gem flags, short and long, map onto the config", () => {
       bind: "0.0.0.0",
       node: "web-3",
     }],
-    [["--registry=s3://b/p", "-a", "10.1.2.3", "heartbeat"], {
+    [["--registry=s3://bkt/p", "-a", "10.1.2.3", "heartbeat"], {
       bind: "10.1.2.3",
       advertise: "10.1.2.3",
     }],
-    [["-r", "s3://b", "-b", "10.0.0.1", "--advertise", "10.0.0.2", "heartbeat"], {
+    [["-r", "s3://bkt", "-b", "10.0.0.1", "--advertise", "10.0.0.2", "heartbeat"], {
       bind: "10.0.0.1",
       advertise: "10.0.0.2",
     }],
-    [["-r", "s3://b", "-n", "db-1-a", "-d", "/srv/ac", "-c", "/etc/consul.d", "run"], {
+    [["-r", "s3://bkt", "-n", "db-1-a", "-d", "/srv/ac", "-c", "/etc/consul.d", "run"], {
       node: "db-1-a",
       nodeExplicit: true,
       dataDir: "/srv/ac",
       configDir: "/etc/consul.d",
     }],
-    [["-r", "s3://b", "-e", "300", "-t", "30", "-s", "3", "run"], {
+    [["-r", "s3://bkt", "-e", "300", "-t", "30", "-s", "3", "run"], {
       expiry: 300,
       ticks: 30,
       ticksExplicit: true,
       servers: 3,
     }],
-    [["-r", "s3://b", "run"], { expiry: 120, ticks: 60, ticksExplicit: false, servers: 1 }],
+    [["-r", "s3://bkt", "run"], { expiry: 120, ticks: 60, ticksExplicit: false, servers: 1 }],
     [["set_server"], { command: "set_server", dataDir: "/var/lib/auto-consul" }],
   ];
   for (const [argv, want] of table) {
@@ -64,7 +64,7 @@ Deno.test("environment fallbacks: AUTO_CONSUL_*, CONSUL_HTTP_ADDR, AWS_*", () =>
   assert.equal(c.region, "eu-west-1");
   // The flag wins over the environment; the S3-specific endpoint over the generic one.
   const d = cfg(["-s", "3", "status"], {
-    AUTO_CONSUL_REGISTRY: "s3://b",
+    AUTO_CONSUL_REGISTRY: "s3://bkt",
     AUTO_CONSUL_SERVERS: "5",
     AWS_ENDPOINT_URL_S3: "http://127.0.0.2:9000",
     AWS_ENDPOINT_URL: "http://127.0.0.1:9000",
@@ -74,17 +74,17 @@ Deno.test("environment fallbacks: AUTO_CONSUL_*, CONSUL_HTTP_ADDR, AWS_*", () =>
 });
 
 Deno.test("run talks to its agent on --client", () => {
-  assert.equal(cfg(["-r", "s3://b", "--client", "127.0.0.5", "run"]).httpAddr, "127.0.0.5:8500");
-  assert.equal(cfg(["-r", "s3://b", "run"]).httpAddr, "127.0.0.1:8500");
+  assert.equal(cfg(["-r", "s3://bkt", "--client", "127.0.0.5", "run"]).httpAddr, "127.0.0.5:8500");
+  assert.equal(cfg(["-r", "s3://bkt", "run"]).httpAddr, "127.0.0.1:8500");
   assert.equal(
-    cfg(["-r", "s3://b", "--client", "127.0.0.5", "run"], { CONSUL_HTTP_ADDR: "127.0.0.6:8500" })
+    cfg(["-r", "s3://bkt", "--client", "127.0.0.5", "run"], { CONSUL_HTTP_ADDR: "127.0.0.6:8500" })
       .httpAddr,
     "127.0.0.6:8500",
   );
 });
 
 Deno.test("everything after -- goes to consul unchanged", () => {
-  const c = cfg(["-r", "s3://b", "run", "--", "-ui", "-node-meta", "a:b", "--", "x"]);
+  const c = cfg(["-r", "s3://bkt", "run", "--", "-ui", "-node-meta", "a:b", "--", "x"]);
   assert.deepEqual(c.consulArgs, ["-ui", "-node-meta", "a:b", "--", "x"]);
 });
 
@@ -124,52 +124,52 @@ Deno.test("help and version", () => {
 Deno.test("bad values throw one-line UsageErrors naming the value and what was expected", () => {
   const table: [string[], Record<string, string>, RegExp][] = [
     [
-      ["-r", "s3://b", "-t", "soon", "run"],
+      ["-r", "s3://bkt", "-t", "soon", "run"],
       {},
       /invalid --ticks "soon": expected a number of seconds/,
     ],
-    [["-r", "s3://b", "-e", "-5", "run"], {}, /invalid --expiry "-5": expected/],
+    [["-r", "s3://bkt", "-e", "-5", "run"], {}, /invalid --expiry "-5": expected/],
     [
-      ["-r", "s3://b", "-s", "0", "run"],
+      ["-r", "s3://bkt", "-s", "0", "run"],
       {},
       /invalid --servers "0": expected a whole number from 1 to 9/,
     ],
-    [["-r", "s3://b", "-s", "2.5", "run"], {}, /invalid --servers "2.5"/],
+    [["-r", "s3://bkt", "-s", "2.5", "run"], {}, /invalid --servers "2.5"/],
     [
-      ["-r", "s3://b", "-a", "10.0.0.256", "run"],
+      ["-r", "s3://bkt", "-a", "10.0.0.256", "run"],
       {},
       /invalid --address "10.0.0.256": expected an IPv4/,
     ],
-    [["-r", "s3://b", "--advertise", "0.0.0.0", "run"], {}, /invalid advertise address "0.0.0.0"/],
+    [["-r", "s3://bkt", "--advertise", "0.0.0.0", "run"], {}, /invalid advertise address "0.0.0.0"/],
     [["frobnicate"], {}, /unknown command "frobnicate": expected one of run, heartbeat/],
     [["--frob", "run"], {}, /unknown flag "--frob"/],
     [["-r"], {}, /flag "--registry" needs a value/],
     [["run"], {}, /command run needs a registry/],
-    [["-r", "s3://b", "--json", "run"], {}, /flag --json does not apply to command run/],
+    [["-r", "s3://bkt", "--json", "run"], {}, /flag --json does not apply to command run/],
     [
       ["status"],
-      { AUTO_CONSUL_REGISTRY: "s3://b", AUTO_CONSUL_TICKS: "x" },
+      { AUTO_CONSUL_REGISTRY: "s3://bkt", AUTO_CONSUL_TICKS: "x" },
       /invalid AUTO_CONSUL_TICKS "x"/,
     ],
-    [["-r", "s3://b", "-e", "30", "-t", "60", "run"], {}, /ticks 60s is longer than expiry 30s/],
-    [["-r", "s3://b", "-n", "bad name", "run"], {}, /invalid --node "bad name"/],
+    [["-r", "s3://bkt", "-e", "30", "-t", "60", "run"], {}, /ticks 60s is longer than expiry 30s/],
+    [["-r", "s3://bkt", "-n", "bad name", "run"], {}, /invalid --node "bad name"/],
     [
-      ["-r", "s3://b", "--log-format", "xml", "run"],
+      ["-r", "s3://bkt", "--log-format", "xml", "run"],
       {},
       /invalid --log-format "xml": expected text or json/,
     ],
     [
-      ["-r", "s3://b", "--s3-endpoint", "ftp://x", "run"],
+      ["-r", "s3://bkt", "--s3-endpoint", "ftp://x", "run"],
       {},
       /expected an http:\/\/ or https:\/\/ URL/,
     ],
     [["elect"], {}, /elect needs the service ID/],
     [["elect", "--service", "r", "--once", "--watch"], {}, /--once and --watch exclude each other/],
     [["elect", "--service", "r", "--master-tag", "x", "--slave-tag", "x"], {}, /both "x"/],
-    [["heartbeat", "extra"], { AUTO_CONSUL_REGISTRY: "s3://b" }, /unexpected argument "extra"/],
+    [["heartbeat", "extra"], { AUTO_CONSUL_REGISTRY: "s3://bkt" }, /unexpected argument "extra"/],
     [
       ["status", "--", "-x"],
-      { AUTO_CONSUL_REGISTRY: "s3://b" },
+      { AUTO_CONSUL_REGISTRY: "s3://bkt" },
       /only run and direct_run take them/,
     ],
   ];
@@ -191,4 +191,21 @@ Deno.test("a hostname that is not a node name asks for --node", () => {
     () => parseConfig({ argv: ["set_server"], env: {}, hostname: "_weird" }),
     /hostname "_weird" is not a usable node name .*: set --node/,
   );
+});
+
+Deno.test("registry URLs are checked when parsing flags", () => {
+  const table: [string, RegExp][] = [
+    ["ftp://bucket/x", /scheme "ftp:" in "ftp:\/\/bucket\/x": expected one of s3:\/\/, file:\/\//],
+    ["s3://", /bucket/],
+    ["s3:///prefix", /bucket/],
+    ["file://relative/path", /file/],
+  ];
+  for (const [url, re] of table) {
+    assert.throws(
+      () => parseConfig({ argv: ["-r", url, "status"], env: {}, hostname: HOST }),
+      (err: unknown) =>
+        err instanceof UsageError && re.test(err.message) && !err.message.includes("\n"),
+      url,
+    );
+  }
 });

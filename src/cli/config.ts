@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { type Level, type LogFormat, parseLevel } from "../log.ts";
 import { isIpLiteral, nodeNameProblem } from "../registry/layout.ts";
+import { parseRegistryUrl } from "../registry/open.ts";
 import { type Command, COMMANDS, FLAGS, flagsFor, usesRegistry } from "./flags.ts";
 
 export interface ElectOptions {
@@ -220,7 +221,15 @@ export function parseConfig(input: ParseInput): Parsed {
     );
   }
 
-  const registry = str("registry").value;
+  const registryIn = str("registry");
+  const registry = registryIn.value;
+  if (registry !== undefined) {
+    try {
+      parseRegistryUrl(registry);
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message} (from ${registryIn.from})`);
+    }
+  }
   if (usesRegistry(command) && registry === undefined) {
     throw new UsageError(
       `command ${command} needs a registry: give -r s3://bucket/prefix or -r file:///path`,

@@ -1,0 +1,115 @@
+/**
+ * Taking a server place: fetch the claims, decide (places.ts), then race with
+ * create-if-absent. Exactly one of many concurrent claimants of an epoch wins.
+ */
+import type { Logger } from "../log.ts";
+import { freshestPerNode, readHeartbeats } from "../registry/heartbeats.ts";
+import type { Registry } from "../registry/registry.ts";
+import {
+  decidePlace,
+  type HeldPlace,
+  parseClaimBody,
+  parseSlotKey,
+  type PlaceClaim,
+  slotKey,
+  SLOTS_DIR,
+} from "./places.ts";
+import type { Mode } from "./state.ts";
+
+const MAX_CLAIM_BODY = 256;
+
+/** The latest claim of each place below `servers`, bodies read and validated. */
+export async function readClaims(
+  registry: Registry,
+  servers: number,
+  log: Logger,
+): Promise<PlaceClaim[]> {
+  const listing = await registry.list(`${SLOTS_DIR}/`);
+  const latest = new Map<number, { epoch: number; key: string; ageSeconds: number }>();
+  for (const o of listing.objects) {
+    const p = parseSlotKey(o.key);
+    if (!p) {
+      log.warn("skipping registry key", { key: o.key, expected: "slots/<place>/<10-digit epoch>" });
+      continue;
+    }
+    if (p.place >= servers) continue;
+    const cur = latest.get(p.place);
+    if (!cur || p.epoch > cur.epoch) {
+      const ageSeconds = Math.max(
+        0,
+        (listing.storeNow.getTime() - o.lastModified.getTime()) / 1000,
+      );
+      latest.set(p.place, { epoch: p.epoch, key: o.key, ageSeconds });
+    }
+  }
+  return await Promise.all([...latest.entries()].map(async ([place, c]) => {
+    let node: string | undefined;
+    try {
+      const body = await registry.get(c.key, MAX_CLAIM_BODY);
+      node = parseClaimBody(body && new TextDecoder().decode(body));
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+    }
+    if (node === undefined) log.warn("claim body is not a node name", { key: c.key });
+    return { place, epoch: c.epoch, node, ageSeconds: c.ageSeconds };
+  }));
+}
+
+export interface PlaceResult {
+  mode: Mode;
+  place?: HeldPlace;
+  /** One sentence for the log: why this mode. */
+  reason: string;
+}
+
+/**
+ * Decides this node's mode from the registry and, when a place is free or stale, claims it.
+ * `held` is the place local state says this node held.
+ */
+export async function takePlace(
+  registry: Registry,
+  opts: { node: string; servers: number; expirySeconds: number; held?: HeldPlace },
+  log: Logger,
+): Promise<PlaceResult> {
+  const [claims, servers] = await Promise.all([
+    readClaims(registry, opts.servers, log),
+    readHeartbeats(registry, "servers", log),
+  ]);
+  const liveServers = new Set(freshestPerNode(servers, opts.expirySeconds).map((h) => h.node));
+  const decision = decidePlace({ ...opts, claims, liveServers });
+  switch (decision.kind) {
+    case "hold":
+      return {
+        mode: "server",
+        place: { place: decision.place, epoch: decision.epoch },
+        reason: `this node holds server place ${decision.place}`,
+      };
+    case "lost":
+      return {
+        mode: "agent",
+        reason: `server place ${decision.place} was taken by ${
+          decision.takenBy ?? "another node"
+        } while this node was away: running as a client`,
+      };
+    case "claim": {
+      const body = new TextEncoder().encode(opts.node);
+      for (const a of decision.attempts) {
+        const outcome = await registry.createIfAbsent(slotKey(a.place, a.epoch), body);
+        if (outcome === "created") {
+          return {
+            mode: "server",
+            place: { place: a.place, epoch: a.epoch },
+            reason: `claimed ${a.why} server place ${a.place} (epoch ${a.epoch})`,
+          };
+        }
+        log.debug("place taken by another node", { place: a.place, epoch: a.epoch });
+      }
+      return {
+        mode: "agent",
+        reason: decision.attempts.length === 0
+          ? `all ${opts.servers} server places are held: running as a client`
+          : `lost the race for every free server place: running as a client`,
+      };
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Joining and staying joined. Candidates are the live servers' addresses from the registry
+ * (except this node), freshest first, joined through the agent's HTTP API; on failure the
+ * next one, then a fresh registry read, with backoff and jitter. Once joined, a watch checks
+ * that the agent still has a leader and a live server; after more than two ticks without,
+ * while the registry shows live servers, it joins them again (servers replaced on new
+ * addresses, a partition that outlived the reconnect window).
+ */
+import type { ConsulClient } from "../consul/client.ts";
+import { describe } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Member } from "../registry/heartbeats.ts";
+import { backoffDelay, type Sleep } from "../util/backoff.ts";
+
+/** Join addresses: live servers except this node (by name and address), freshest first. */
+export function joinCandidates(
+  servers: Member[],
+  self: { node: string; address?: string },
+): string[] {
+  const out: string[] = [];
+  for (const m of servers) {
+    if (m.node === self.node || m.address === self.address) continue;
+    if (!out.includes(m.address)) out.push(m.address);
+  }
+  return out;
+}
+
+export type Health = "healthy" | "no-leader" | "unreachable";
+
+/** Whether the local agent is in a working cluster: a leader and at least one live server. */
+export async function agentHealth(
+  consul: Pick<ConsulClient, "leader" | "members">,
+  signal?: AbortSignal,
+): Promise<Health> {
+  try {
+    const [leader, members] = await Promise.all([
+      consul.leader({ signal }),
+      consul.members({ signal }),
+    ]);
+    const liveServer = members.some((m) => m.isServer && m.status === "alive");
+    return leader && liveServer ? "healthy" : "no-leader";
+  } catch {
+    // A client with no known servers answers /v1/status/leader with 500: not healthy.
+    return "no-leader";
+  }
+}
+
+export interface JoinDeps {
+  consul: Pick<ConsulClient, "join" | "leader" | "members">;
+  /** A fresh read of the registry's live servers. */
+  readServers: () => Promise<Member[]>;
+  sleep: Sleep;
+  random: () => number;
+  now: () => number;
+  log: Logger;
+}
+
+export interface JoinOptions {
+  node: string;
+  address?: string;
+  ticksMs: number;
+  /** How often the watch looks at the agent. */
+  checkMs: number;
+  backoff: { initialMs: number; maxMs: number };
+  /** Called after each successful join (for tests and metrics). */
+  onJoin?: (addr: string) => void;
+}
+
+/** Tries each candidate in order; returns the address joined, or undefined. */
+export async function joinFirst(
+  candidates: string[],
+  consul: Pick<ConsulClient, "join">,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  for (const addr of candidates) {
+    if (signal?.aborted) return undefined;
+    try {
+      await consul.join(addr, { signal });
+      return addr;
+    } catch (err) {
+      log.debug("join failed", { addr, error: describe(err) });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs until `signal` aborts: joins at start (retrying until it works or the agent is
+ * healthy by other means), then watches and re-joins. Never throws: every failure is
+ * logged and retried.
+ */
+export async function stayJoined(
+  opts: JoinOptions,
+  deps: JoinDeps,
+  signal: AbortSignal,
+): Promise<void> {
+  const { log } = deps;
+  let attempt = 0;
+  let joined = false;
+  let unhealthySince: number | undefined;
+  while (!signal.aborted) {
+    const health = await agentHealth(deps.consul, signal);
+    if (signal.aborted) break;
+    if (health === "healthy") {
+      if (!joined) log.info("in a cluster with a leader");
+      joined = true;
+      unhealthySince = undefined;
+      attempt = 0;
+      await deps.sleep(opts.checkMs, signal);
+      continue;
+    }
+    unhealthySince ??= deps.now();
+    // Before the first join: keep trying. After: give the agent two ticks to recover alone.
+    if (joined && deps.now() - unhealthySince <= 2 * opts.ticksMs) {
+      await deps.sleep(opts.checkMs, signal);
+      continue;
+    }
+    let servers: Member[] = [];
+    try {
+      servers = await deps.readServers();
+    } catch (err) {
+      log.warn("cannot read servers from the registry", { error: describe(err) });
+    }
+    const candidates = joinCandidates(servers, { node: opts.node, address: opts.address });
+    if (candidates.length > 0) {
+      if (joined) {
+        log.warn("no leader or live server for more than two ticks: re-joining", {
+          candidates: candidates.join(","),
+        });
+      }
+      const addr = await joinFirst(candidates, deps.consul, log, signal);
+      if (addr !== undefined) {
+        log.info("joined", { addr });
+        opts.onJoin?.(addr);
+        attempt = 0;
+        // Let gossip settle before judging health again.
+        await deps.sleep(opts.checkMs, signal);
+        continue;
+      }
+      log.warn("could not join any live server", { candidates: candidates.join(",") });
+    } else {
+      log.debug("no live server in the registry to join yet");
+    }
+    const delay = backoffDelay(attempt++, opts.backoff, deps.random);
+    await deps.sleep(delay, signal);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Builds the real dependencies for a command and runs it. Imported lazily by main.ts; each
+ * command module is imported only when that command runs, and the S3 SDK only when an
+ * s3:// registry is opened.
+ */
+import type { Config } from "../cli/config.ts";
+import { loadSecrets } from "../cli/secrets.ts";
+import { parseConsulAddress } from "../consul/address.ts";
+import { ConsulClient } from "../consul/client.ts";
+import { UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { openRegistry } from "../registry/open.ts";
+import type { Registry } from "../registry/registry.ts";
+
+export interface CommonDeps {
+  log: Logger;
+  consul: ConsulClient;
+  openRegistry: () => Promise<Registry>;
+  token?: string;
+  gossipKey?: string;
+}
+
+export function buildDeps(
+  config: Config,
+  env: Record<string, string | undefined>,
+  log: Logger,
+): CommonDeps {
+  const secrets = loadSecrets(config, env, (p) => Deno.readTextFileSync(p));
+  let baseUrl: string;
+  try {
+    baseUrl = parseConsulAddress(config.httpAddr).baseUrl;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const consul = new ConsulClient({ baseUrl, token: secrets.token });
+  return {
+    log,
+    consul,
+    token: secrets.token,
+    gossipKey: secrets.gossipKey,
+    openRegistry: () => {
+      if (!config.registry) {
+        throw new UsageError(`command ${config.command} needs a registry: give -r URL`);
+      }
+      return openRegistry(config.registry, {
+        region: config.region,
+        endpoint: config.s3Endpoint,
+        log: log.child("registry"),
+      });
+    },
+  };
+}
+
+export async function runCommand(
+  config: Config,
+  env: Record<string, string | undefined>,
+  log: Logger,
+): Promise<number> {
+  const deps = buildDeps(config, env, log);
+  const print = (text: string) => console.log(text);
+  switch (config.command) {
+    case "heartbeat": {
+      const { heartbeatCommand } = await import("./heartbeat.ts");
+      return await heartbeatCommand(config, { ...deps, now: () => new Date() });
+    }
+    case "status": {
+      const { statusCommand } = await import("./status.ts");
+      return await statusCommand(config, { ...deps, print });
+    }
+    case "set_server":
+    case "set_agent":
+    case "set_mode":
+    case "run":
+    case "direct_run": {
+      const { runFamily } = await import("./run.ts");
+      return await runFamily(config, deps);
+    }
+    case "elect": {
+      const { electCommand } = await import("./elect.ts");
+      return await electCommand(config, { ...deps, print });
+    }
+  }
+}
