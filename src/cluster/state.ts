@@ -9,6 +9,8 @@ export type Mode = "server" | "agent";
 
 export const MODE_FILE = "mode";
 export const PLACE_FILE = "place.json";
+/** Present when the mode was set by hand (set_server / set_agent): `run` then respects it. */
+export const EXPLICIT_FILE = "mode.explicit";
 
 export async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf("/")) || ".";
@@ -48,8 +50,27 @@ export async function readMode(dataDir: string): Promise<Mode | undefined> {
   throw new TypeError(`mode file ${path} holds "${v.slice(0, 40)}": expected "server" or "agent"`);
 }
 
-export async function writeMode(dataDir: string, mode: Mode): Promise<void> {
+export async function writeMode(dataDir: string, mode: Mode, explicit = false): Promise<void> {
   await writeAtomic(`${dataDir}/${MODE_FILE}`, `${mode}\n`);
+  if (explicit) await writeAtomic(`${dataDir}/${EXPLICIT_FILE}`, "set by hand\n");
+  else await removeIfPresent(`${dataDir}/${EXPLICIT_FILE}`);
+}
+
+/** True when the recorded mode was set by hand with set_server or set_agent. */
+export async function modeIsExplicit(dataDir: string): Promise<boolean> {
+  try {
+    await Deno.stat(`${dataDir}/${EXPLICIT_FILE}`);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+async function removeIfPresent(path: string): Promise<void> {
+  await Deno.remove(path).catch((err) => {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  });
 }
 
 export async function readPlace(dataDir: string): Promise<HeldPlace | undefined> {
@@ -69,11 +90,6 @@ export async function readPlace(dataDir: string): Promise<HeldPlace | undefined>
 
 export async function writePlace(dataDir: string, held: HeldPlace | undefined): Promise<void> {
   const path = `${dataDir}/${PLACE_FILE}`;
-  if (held === undefined) {
-    await Deno.remove(path).catch((err) => {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    });
-    return;
-  }
+  if (held === undefined) return await removeIfPresent(path);
   await writeAtomic(path, JSON.stringify(held) + "\n");
 }

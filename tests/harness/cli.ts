@@ -16,7 +16,9 @@ export interface CliResult {
 export function cliCommand(): string[] {
   const how = Deno.env.get("AUTO_CONSUL_CLI") ?? "source";
   if (how === "source") return [Deno.execPath(), "run", "-A", "--quiet", `${REPO}/main.ts`];
-  if (how === "bundle") return [Deno.execPath(), "run", "-A", "--quiet", `${REPO}/dist/auto-consul.js`];
+  if (how === "bundle") {
+    return [Deno.execPath(), "run", "-A", "--quiet", `${REPO}/dist/auto-consul.js`];
+  }
   return [how];
 }
 
@@ -120,7 +122,7 @@ export class CliProcess {
   /** Sends `sig`, waits up to `graceMs`, then SIGKILL. Resolves with the exit status. */
   async stop(sig: Deno.Signal = "SIGTERM", graceMs = 15_000): Promise<Deno.CommandStatus> {
     this.signal(sig);
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), graceMs));
     const first = await Promise.race([this.status, timeout]);
     clearTimeout(timer);

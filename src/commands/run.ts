@@ -1,0 +1,245 @@
+/**
+ * The gem's mode and run commands: set_server, set_agent, set_mode, run, direct_run.
+ * `run` decides the mode (race-free), starts and supervises consul, announces at once and
+ * then every tick, joins and keeps re-joining; it exits with consul's exit code when asked
+ * to stop (SIGINT/SIGTERM).
+ */
+import type { Config } from "../cli/config.ts";
+import { heartbeatLoop, waitForAgent } from "../cluster/beat.ts";
+import { stayJoined } from "../cluster/join.ts";
+import { announceAddress } from "../cluster/announce.ts";
+import { decideMode } from "../cluster/mode.ts";
+import { type Mode, readMode, writeMode, writePlace } from "../cluster/state.ts";
+import { agentCommand } from "../consul/agent_args.ts";
+import { writeAgentConfig } from "../consul/agent_config.ts";
+import { consulVersion } from "../consul/version.ts";
+import { spawnConsul } from "../consul/process.ts";
+import { superviseConsul } from "../consul/supervisor.ts";
+import { describe, UsageError } from "../errors.ts";
+import { liveMembers } from "../registry/heartbeats.ts";
+import type { Registry } from "../registry/registry.ts";
+import { backoffDelay, sleep } from "../util/backoff.ts";
+import type { CommonDeps } from "./dispatch.ts";
+
+const BACKOFF = { initialMs: 1000, maxMs: 30_000 };
+
+export async function runFamily(config: Config, deps: CommonDeps): Promise<number> {
+  const { log } = deps;
+  switch (config.command) {
+    case "set_server":
+    case "set_agent": {
+      const mode: Mode = config.command === "set_server" ? "server" : "agent";
+      await writeMode(config.dataDir, mode, true);
+      await writePlace(config.dataDir, undefined);
+      log.info(`mode set to ${mode}`, { dataDir: config.dataDir });
+      return 0;
+    }
+    case "set_mode": {
+      const registry = await deps.openRegistry();
+      try {
+        const r = await decideMode(modeOptions(config), {
+          registry,
+          log,
+          sleep,
+          random: Math.random,
+        });
+        log.info(r.reason, { mode: r.mode });
+        console.log(r.mode);
+        return 0;
+      } finally {
+        registry.close();
+      }
+    }
+    case "run":
+    case "direct_run":
+      return await run(config, deps);
+    default:
+      throw new UsageError(`command ${config.command} is not a run command`);
+  }
+}
+
+function modeOptions(config: Config) {
+  return {
+    node: config.node,
+    servers: config.servers,
+    expirySeconds: config.expiry,
+    dataDir: config.dataDir,
+    advisory: config.advisory,
+    settleMs: 5000,
+  };
+}
+
+/** Stops on SIGINT/SIGTERM: the controller aborts with the signal's name as reason. */
+function stopOnSignals(): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController();
+  const handlers: [Deno.Signal, () => void][] = (["SIGINT", "SIGTERM"] as const).map((s) => [
+    s,
+    () => controller.abort(s),
+  ]);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  return {
+    controller,
+    dispose: () => {
+      for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    },
+  };
+}
+
+/** Retries `fn` with backoff until it works or `signal` aborts (then undefined). */
+async function retrying<T>(
+  what: string,
+  fn: () => Promise<T>,
+  deps: CommonDeps,
+  signal: AbortSignal,
+): Promise<T | undefined> {
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (
+        err instanceof UsageError || (err as { reason?: string }).reason === "conditions-ignored"
+      ) {
+        throw err;
+      }
+      const delay = backoffDelay(attempt, BACKOFF, Math.random);
+      deps.log.warn(`${what} failed; retrying`, { error: describe(err), retryInMs: delay });
+      await sleep(delay, signal);
+    }
+  }
+  return undefined;
+}
+
+async function run(config: Config, deps: CommonDeps): Promise<number> {
+  const { log } = deps;
+  const version = await consulVersion(config.consulBin);
+  const needsRegistry = config.command === "run" || config.registry !== undefined;
+  const registry: Registry | undefined = needsRegistry ? await deps.openRegistry() : undefined;
+  const { controller, dispose } = stopOnSignals();
+  const stop = controller.signal;
+  try {
+    let mode: Mode | undefined;
+    if (config.command === "direct_run") {
+      mode = await readMode(config.dataDir);
+      if (!mode) {
+        throw new UsageError(
+          `no mode recorded in ${config.dataDir}/mode: run set_mode, set_server or set_agent first`,
+        );
+      }
+    } else {
+      const decided = await retrying(
+        "mode decision",
+        () =>
+          decideMode(modeOptions(config), { registry: registry!, log, sleep, random: Math.random }),
+        deps,
+        stop,
+      );
+      if (!decided) return 0; // stopped before deciding: nothing was started
+      log.info(decided.reason, { mode: decided.mode });
+      mode = decided.mode;
+    }
+    const server = mode === "server";
+    const servers = registry
+      ? await liveMembers(registry, "servers", config.expiry, log).catch((err) => {
+        log.warn("cannot read servers for -retry-join", { error: describe(err) });
+        return [];
+      })
+      : [];
+    const retryJoin = servers.filter((m) => m.node !== config.node).map((m) => m.address);
+    const cmd = agentCommand({
+      mode: server ? "server" : "client",
+      servers: config.servers,
+      version,
+      bind: config.bind,
+      advertise: config.advertise,
+      client: config.client,
+      node: config.node,
+      dataDir: config.dataDir,
+      configDir: config.configDir,
+      datacenter: config.datacenter,
+      retryJoin,
+      retryIntervalSeconds: Math.min(30, config.ticks),
+      extraArgs: config.consulArgs,
+      gossipKey: deps.gossipKey,
+      token: deps.token,
+    });
+
+    await writeAgentConfig(cmd.configFile);
+    const loops = new AbortController();
+    const supervised = superviseConsul({
+      spawn: (onLine) =>
+        spawnConsul({
+          bin: config.consulBin,
+          args: cmd.args,
+          pidFile: `${config.dataDir}/consul.pid`,
+          onLine,
+        }),
+      log: log.child("supervisor"),
+      sleep,
+      random: Math.random,
+      signal: stop,
+      restartBackoff: BACKOFF,
+    });
+
+    let lastKeys: string[] = [];
+    const background = (async () => {
+      if (!registry) return;
+      if (!await waitForAgent(deps.consul, sleep, loops.signal)) return;
+      let address: string;
+      try {
+        address = announceAddress(config, await deps.consul.self({ signal: loops.signal }));
+      } catch (err) {
+        log.error(describe(err));
+        return;
+      }
+      const ticksMs = config.ticks * 1000;
+      const backoff = { initialMs: 1000, maxMs: Math.min(30_000, ticksMs) };
+      await Promise.all([
+        heartbeatLoop({
+          node: config.node,
+          address,
+          server,
+          ticksMs,
+          expirySeconds: config.expiry,
+          purgeEvery: server ? 10 : 0,
+          backoff,
+        }, {
+          registry,
+          consul: deps.consul,
+          sleep,
+          random: Math.random,
+          now: () => new Date(),
+          log: log.child("heartbeat"),
+        }, loops.signal).then((k) => lastKeys = k),
+        stayJoined({
+          node: config.node,
+          address,
+          ticksMs,
+          checkMs: Math.min(ticksMs, 5000),
+          backoff,
+        }, {
+          consul: deps.consul,
+          readServers: () => liveMembers(registry, "servers", config.expiry, log),
+          sleep,
+          random: Math.random,
+          now: () => Date.now(),
+          log: log.child("join"),
+        }, loops.signal),
+      ]);
+    })();
+
+    const { code } = await supervised;
+    loops.abort();
+    await background;
+    if (!server && registry && lastKeys.length > 0) {
+      // A client that leaves gracefully also leaves the registry; a server keeps its place.
+      await Promise.all(lastKeys.map((k) => registry.delete(k))).catch((err) =>
+        log.warn("could not remove this client's heartbeat", { error: describe(err) })
+      );
+    }
+    log.info("consul exited", { code });
+    return code;
+  } finally {
+    dispose();
+    registry?.close();
+  }
+}
