@@ -99,17 +99,21 @@ export async function stayJoined(
   let attempt = 0;
   let joined = false;
   let unhealthySince: number | undefined;
+  let wasHealthy = false;
   while (!signal.aborted) {
     const health = await agentHealth(deps.consul, signal);
     if (signal.aborted) break;
     if (health === "healthy") {
-      if (!joined) log.info("in a cluster with a leader");
+      if (!wasHealthy) log.info("in a cluster with a leader");
+      wasHealthy = true;
       joined = true;
       unhealthySince = undefined;
       attempt = 0;
       await deps.sleep(opts.checkMs, signal);
       continue;
     }
+    if (wasHealthy) log.warn("the local agent has no leader or no live server");
+    wasHealthy = false;
     unhealthySince ??= deps.now();
     // Before the first join: keep trying. After: give the agent two ticks to recover alone.
     if (joined && deps.now() - unhealthySince <= 2 * opts.ticksMs) {
@@ -134,6 +138,10 @@ export async function stayJoined(
         log.info("joined", { addr });
         opts.onJoin?.(addr);
         attempt = 0;
+        // Joined: the cluster may still be electing (bootstrap-expect); give it two ticks
+        // before joining again.
+        joined = true;
+        unhealthySince = deps.now();
         // Let gossip settle before judging health again.
         await deps.sleep(opts.checkMs, signal);
         continue;
