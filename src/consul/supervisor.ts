@@ -1,0 +1,209 @@
+/**
+ * Keeps one consul agent running until told to stop.
+ *
+ * - Output is forwarded line by line to the logger (component "consul"), at the level the
+ *   consul line itself carries.
+ * - When `signal` aborts, its reason names the signal auto-consul received ("SIGINT" or
+ *   "SIGTERM", anything else counts as SIGTERM): that signal goes to consul, which then leaves
+ *   the cluster or not as its generated config says (a client leaves, a server does not).
+ *   After `stopTimeoutMs` consul gets SIGKILL. The result is consul's exit status.
+ * - An unexpected exit is logged with the last output lines and consul is started again
+ *   after an exponential backoff with jitter (capped; reset once consul stayed up for
+ *   `resetAfterMs`). A start that fails (other than a missing binary) counts as an exit.
+ *
+ * Spawn, sleep, clock and random are parameters, so the restart loop is tested without
+ * waiting. Model: consul `agent/retry_join.go`, std `async/retry.ts`.
+ */
+import { describe, UsageError } from "../errors.ts";
+import type { Level, Logger } from "../log.ts";
+import type { ConsulProcess, ExitStatus, LineHandler } from "./process.ts";
+
+export interface RestartBackoff {
+  /** First delay; must be >= 1 ms (no busy loop). */
+  initialMs: number;
+  /** Cap of the delay. */
+  maxMs: number;
+  /** Uptime after which the next failure starts again from `initialMs`. Default 60 s. */
+  resetAfterMs?: number;
+}
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export interface SuperviseOptions {
+  /** Starts consul with the given output handler. */
+  spawn: (onLine: LineHandler) => Promise<ConsulProcess>;
+  log: Logger;
+  /** Aborted to stop; `signal.reason` is "SIGINT" or "SIGTERM". */
+  signal: AbortSignal;
+  /** Resolves after `ms`, or early when its signal aborts. Default: a timer. */
+  sleep?: Sleep;
+  /** In [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Milliseconds clock. Default Date.now. */
+  now?: () => number;
+  restartBackoff?: RestartBackoff;
+  /** How long consul gets to exit after the forwarded signal before SIGKILL. Default 30 s. */
+  stopTimeoutMs?: number;
+  /** Give up (throw) after this many consecutive restarts. Default: never. */
+  maxRestarts?: number;
+  /** Called with each new consul pid. */
+  onStart?: (pid: number) => void;
+  /** Replaces the default forwarding of consul's output to `log`. */
+  onLine?: LineHandler;
+}
+
+export interface SupervisorResult {
+  /** Consul's exit code (the last one, when stopped while waiting to restart). */
+  code: number;
+  signal: Deno.Signal | null;
+  /** How many times consul was restarted after an unexpected exit. */
+  restarts: number;
+}
+
+export const DEFAULT_BACKOFF: Required<RestartBackoff> = {
+  initialMs: 1_000,
+  maxMs: 30_000,
+  resetAfterMs: 60_000,
+};
+
+/** The stop signal for an abort reason: SIGINT when that is what was received, else SIGTERM. */
+export function stopSignalOf(reason: unknown): "SIGINT" | "SIGTERM" {
+  return reason === "SIGINT" ? "SIGINT" : "SIGTERM";
+}
+
+/**
+ * Delay before restart number `attempt` (0-based): "equal jitter", half fixed and half
+ * random, so it is never below half of min(maxMs, initialMs * 2^attempt).
+ */
+export function restartDelay(
+  attempt: number,
+  backoff: RestartBackoff,
+  random: () => number,
+): number {
+  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.max(1, Math.round(base / 2 + random() * (base / 2)));
+}
+
+/** The level of a consul log line ("... [WARN]  agent: ..."). */
+export function consulLineLevel(stream: "stdout" | "stderr", line: string): Level {
+  const m = /\[(TRACE|DEBUG|INFO|WARN|ERROR|ERR)\]/.exec(line.slice(0, 80));
+  if (m) {
+    const tag = m[1];
+    if (tag === "ERROR" || tag === "ERR") return "error";
+    if (tag === "WARN") return "warn";
+    if (tag === "INFO") return "info";
+    return "debug";
+  }
+  return stream === "stderr" ? "warn" : "info";
+}
+
+const defaultSleep: Sleep = (ms, signal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+export async function superviseConsul(opts: SuperviseOptions): Promise<SupervisorResult> {
+  const backoff = { ...DEFAULT_BACKOFF, ...opts.restartBackoff };
+  if (!(backoff.initialMs >= 1 && backoff.maxMs >= backoff.initialMs)) {
+    throw new RangeError(
+      `invalid restart backoff ${backoff.initialMs}..${backoff.maxMs} ms: expected 1 <= initial <= max`,
+    );
+  }
+  const sleep = opts.sleep ?? defaultSleep;
+  const random = opts.random ?? Math.random;
+  const now = opts.now ?? Date.now;
+  const stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
+  const maxRestarts = opts.maxRestarts ?? Infinity;
+  const { log, signal } = opts;
+  const consulLog = log.child("consul");
+  const onLine: LineHandler = opts.onLine ??
+    ((stream, line) => consulLog[consulLineLevel(stream, line)](line.trim()));
+
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<"abort">((resolve) => {
+    onAbort = () => resolve("abort");
+    if (signal.aborted) resolve("abort");
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+
+  let last: ExitStatus = { code: 0, signal: null };
+  let restarts = 0;
+  let attempt = 0;
+  try {
+    while (!signal.aborted) {
+      let child: ConsulProcess | undefined;
+      const startedAt = now();
+      try {
+        child = await opts.spawn(onLine);
+      } catch (err) {
+        if (err instanceof UsageError) throw err; // missing binary: restarting cannot help
+        log.error("consul could not be started", { error: describe(err) });
+      }
+      if (child !== undefined) {
+        opts.onStart?.(child.pid);
+        log.info("consul started", { pid: child.pid });
+        const first = await Promise.race([child.status, aborted]);
+        if (first === "abort") return { ...(await stop(child)), restarts };
+        last = first;
+        if (signal.aborted) break;
+        const uptimeMs = now() - startedAt;
+        if (uptimeMs >= backoff.resetAfterMs) attempt = 0;
+        log.error("consul exited unexpectedly", {
+          pid: child.pid,
+          code: first.code,
+          signal: first.signal,
+          uptime_s: Math.round(uptimeMs / 100) / 10,
+          last_output: child.tail(10).join(" | ").slice(-2000),
+        });
+      }
+      if (restarts >= maxRestarts) {
+        throw new Error(
+          `consul keeps exiting: gave up after ${restarts} restarts (last exit code ${last.code})`,
+        );
+      }
+      const delay = restartDelay(attempt++, backoff, random);
+      log.info("restarting consul", { in_ms: delay, restart: restarts + 1 });
+      await sleep(delay, signal);
+      if (signal.aborted) break;
+      restarts++;
+    }
+    return { ...last, restarts };
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+
+  async function stop(child: ConsulProcess): Promise<ExitStatus> {
+    const sig = stopSignalOf(signal.reason);
+    log.info("stopping consul", { pid: child.pid, signal: sig });
+    child.kill(sig);
+    let status = await within(child.status, stopTimeoutMs);
+    if (status === undefined) {
+      log.warn("consul did not exit in time: sending SIGKILL", {
+        pid: child.pid,
+        waited_s: stopTimeoutMs / 1000,
+      });
+      child.kill("SIGKILL");
+      status = await within(child.status, 10_000);
+      if (status === undefined) throw new Error(`consul (pid ${child.pid}) survived SIGKILL`);
+    }
+    log.info("consul stopped", { pid: child.pid, code: status.code, signal: status.signal });
+    return status;
+  }
+
+  /** The value of `p`, or undefined after `ms` (the timer is cancelled either way). */
+  async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+    const timer = new AbortController();
+    try {
+      return await Promise.race([p, sleep(ms, timer.signal).then(() => undefined)]);
+    } finally {
+      timer.abort();
+    }
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The supervisor's restart and stop logic with a fake spawn, a fake clock and a recorded
+ * sleep: pure logic, nothing waits. The real-consul side is in supervisor_consul_test.ts.
+ */
+import assert from "node:assert/strict";
+import type { ConsulProcess, ExitStatus, LineHandler } from "../src/consul/process.ts";
+import {
+  consulLineLevel,
+  restartDelay,
+  type Sleep,
+  stopSignalOf,
+  superviseConsul,
+  type SuperviseOptions,
+} from "../src/consul/supervisor.ts";
+import { UsageError } from "../src/errors.ts";
+import { Logger } from "../src/log.ts";
+
+/** A fake consul: exits when told to, or on a signal it is set to obey. */
+class FakeConsul implements ConsulProcess {
+  readonly signals: Deno.Signal[] = [];
+  readonly status: Promise<ExitStatus>;
+  #resolve!: (s: ExitStatus) => void;
+  #done = false;
+  constructor(
+    readonly pid: number,
+    readonly obeys: ReadonlySet<Deno.Signal> = new Set(["SIGINT", "SIGTERM", "SIGKILL"]),
+    readonly lines: string[] = [],
+  ) {
+    this.status = new Promise((r) => this.#resolve = r);
+  }
+  exit(code: number, signal: Deno.Signal | null = null): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#resolve({ code, signal });
+  }
+  kill(signal: Deno.Signal): void {
+    this.signals.push(signal);
+    if (this.obeys.has(signal)) {
+      this.exit(
+        signal === "SIGKILL" ? 137 : signal === "SIGINT" ? 0 : 1,
+        signal === "SIGKILL" ? signal : null,
+      );
+    }
+  }
+  tail(n = 50): string[] {
+    return this.lines.slice(-n);
+  }
+}
+
+interface Harness {
+  opts: SuperviseOptions;
+  ac: AbortController;
+  logs: string[];
+  sleeps: number[];
+  started: number[];
+  clock: { t: number };
+  /** The fakes spawned so far. */
+  procs: FakeConsul[];
+}
+
+/**
+ * `plan` decides each spawn: a function from the spawn number (0-based) and the output handler
+ * to a fake (or a thrown error). `onSleep` runs on every sleep (after it is recorded).
+ */
+function harness(
+  plan: (i: number, onLine: LineHandler, h: Harness) => FakeConsul,
+  extra: Partial<SuperviseOptions> = {},
+  onSleep: (ms: number, h: Harness) => void = () => {},
+): Harness {
+  const ac = new AbortController();
+  const h: Harness = {
+    ac,
+    logs: [],
+    sleeps: [],
+    started: [],
+    clock: { t: 1_000_000 },
+    procs: [],
+    opts: undefined as unknown as SuperviseOptions,
+  };
+  const sleep: Sleep = (ms) => {
+    h.sleeps.push(ms);
+    h.clock.t += ms;
+    onSleep(ms, h);
+    return Promise.resolve();
+  };
+  h.opts = {
+    spawn: (onLine) => {
+      if (h.procs.length > 100) throw new Error("runaway restart loop in test");
+      const p = plan(h.procs.length, onLine, h);
+      h.procs.push(p);
+      return Promise.resolve(p);
+    },
+    log: new Logger({ level: "debug", sink: (l) => h.logs.push(l), node: "n1" }),
+    signal: ac.signal,
+    sleep,
+    random: () => 0.5,
+    now: () => h.clock.t,
+    restartBackoff: { initialMs: 100, maxMs: 500, resetAfterMs: 60_000 },
+    stopTimeoutMs: 30_000,
+    onStart: (pid) => h.started.push(pid),
+    ...extra,
+  };
+  return h;
+}
+
+/** Resolves after pending microtasks and a macrotask: lets the supervisor reach its next await. */
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("restarts an unexpected exit with exponential backoff, jitter and a cap", async () => {
+  const h = harness((i, onLine) => {
+    const p = new FakeConsul(100 + i, undefined, [`boom ${i}`]);
+    onLine("stdout", `2021-01-01T00:00:00Z [INFO]  agent: run ${i}`);
+    if (i < 5) queueMicrotask(() => p.exit(1));
+    return p;
+  });
+  const run = superviseConsul(h.opts);
+  for (let i = 0; i < 20 && h.started.length < 6; i++) await tick();
+  assert.deepEqual(h.started, [100, 101, 102, 103, 104, 105]);
+  // base 100, 200, 400, 500 (cap), 500; random 0.5 → 3/4 of each
+  assert.deepEqual(h.sleeps, [75, 150, 300, 375, 375]);
+  h.ac.abort("SIGTERM");
+  const res = await run;
+  assert.deepEqual(res, { code: 1, signal: null, restarts: 5 });
+  assert.deepEqual(h.procs[5].signals, ["SIGTERM"]);
+  const exits = h.logs.filter((l) => l.includes("consul exited unexpectedly"));
+  assert.equal(exits.length, 5);
+  assert.match(exits[0], /ERROR.*pid=100 code=1 .*last_output="boom 0"/);
+  assert.ok(h.logs.some((l) => /INFO +\[consul n1\] .*agent: run 3/.test(l)), h.logs.join("\n"));
+});
+
+Deno.test("backoff starts over after consul stayed up for resetAfterMs", async () => {
+  const h = harness((i, _onLine, h) => {
+    const p = new FakeConsul(200 + i);
+    if (i < 3) {
+      queueMicrotask(() => {
+        if (i === 2) h.clock.t += 61_000; // the third one ran for a minute
+        p.exit(2);
+      });
+    }
+    return p;
+  });
+  const run = superviseConsul(h.opts);
+  for (let i = 0; i < 20 && h.started.length < 4; i++) await tick();
+  assert.deepEqual(h.sleeps, [75, 150, 75]);
+  h.ac.abort("SIGINT");
+  const res = await run;
+  assert.equal(res.restarts, 3);
+  assert.deepEqual(h.procs[3].signals, ["SIGINT"]);
+});
+
+Deno.test("the received signal is forwarded as is: SIGINT, SIGTERM (default)", async () => {
+  for (
+    const [reason, want] of [["SIGINT", "SIGINT"], ["SIGTERM", "SIGTERM"], [undefined, "SIGTERM"], [
+      "SIGHUP",
+      "SIGTERM",
+    ]] as const
+  ) {
+    const h = harness((i) => new FakeConsul(300 + i));
+    const run = superviseConsul(h.opts);
+    await tick();
+    h.ac.abort(reason);
+    const res = await run;
+    assert.deepEqual(h.procs.map((p) => p.signals), [[want]], String(reason));
+    assert.equal(res.code, want === "SIGINT" ? 0 : 1);
+    assert.equal(res.restarts, 0);
+    assert.deepEqual(h.sleeps, [30_000]); // only the bounded wait for the exit
+  }
+  assert.equal(stopSignalOf(new DOMException("x", "AbortError")), "SIGTERM");
+});
+
+Deno.test("consul that ignores the signal gets SIGKILL after the stop timeout", async () => {
+  const h = harness((i) => new FakeConsul(400 + i, new Set(["SIGKILL"])), {
+    stopTimeoutMs: 12_345,
+  });
+  const run = superviseConsul(h.opts);
+  await tick();
+  h.ac.abort("SIGTERM");
+  const res = await run;
+  assert.deepEqual(h.procs[0].signals, ["SIGTERM", "SIGKILL"]);
+  assert.deepEqual(h.sleeps, [12_345, 10_000]); // the stop timeout, then the SIGKILL bound
+  assert.deepEqual(res, { code: 137, signal: "SIGKILL", restarts: 0 });
+  assert.ok(h.logs.some((l) => /WARN .*did not exit in time: sending SIGKILL/.test(l)));
+});
+
+Deno.test("consul exiting within the stop timeout is not killed", async () => {
+  // The fake ignores signals but exits on its own while the supervisor waits; the wait's
+  // timer is then cancelled (the sleep resolves through its abort signal, not by time).
+  const h = harness((i) => new FakeConsul(450 + i, new Set()));
+  let cancelled = 0;
+  h.opts.sleep = (_ms, signal) =>
+    new Promise<void>((resolve) => {
+      signal?.addEventListener("abort", () => (cancelled++, resolve()), { once: true });
+      queueMicrotask(() => h.procs[0].exit(0));
+    });
+  const run = superviseConsul(h.opts);
+  await tick();
+  h.ac.abort("SIGTERM");
+  const res = await run;
+  assert.deepEqual(h.procs[0].signals, ["SIGTERM"]);
+  assert.deepEqual(res, { code: 0, signal: null, restarts: 0 });
+  assert.equal(cancelled, 1);
+});
+
+Deno.test("abort while waiting to restart: no new consul, the last exit status", async () => {
+  const h = harness(
+    (i) => {
+      const p = new FakeConsul(500 + i);
+      queueMicrotask(() => p.exit(3));
+      return p;
+    },
+    {},
+    (_ms, h) => h.ac.abort("SIGTERM"), // the signal arrives during the first backoff
+  );
+  const res = await superviseConsul(h.opts);
+  assert.deepEqual(res, { code: 3, signal: null, restarts: 0 });
+  assert.equal(h.procs.length, 1);
+});
+
+Deno.test("aborted before the start: consul is never started", async () => {
+  const h = harness((i) => new FakeConsul(600 + i));
+  h.ac.abort("SIGTERM");
+  const res = await superviseConsul(h.opts);
+  assert.equal(h.procs.length, 0);
+  assert.deepEqual(res, { code: 0, signal: null, restarts: 0 });
+});
+
+Deno.test("abort during a slow spawn: the new consul is stopped at once", async () => {
+  const h = harness((i) => new FakeConsul(650 + i));
+  const spawn = h.opts.spawn;
+  h.opts.spawn = async (onLine) => {
+    h.ac.abort("SIGINT");
+    await tick();
+    return spawn(onLine);
+  };
+  const res = await superviseConsul(h.opts);
+  assert.deepEqual(h.procs[0].signals, ["SIGINT"]);
+  assert.equal(res.code, 0);
+});
+
+Deno.test("a missing binary is fatal; other start failures are retried", async () => {
+  const missing = harness(() => {
+    throw new UsageError('consul binary "nope" not found: install consul or give --consul-bin');
+  });
+  await assert.rejects(superviseConsul(missing.opts), /not found: install consul/);
+  assert.deepEqual(missing.sleeps, []);
+
+  let calls = 0;
+  const flaky = harness((i) => {
+    if (calls++ < 2) throw new Error(`port in use ${i}`);
+    return new FakeConsul(700 + i);
+  });
+  const run = superviseConsul(flaky.opts);
+  for (let i = 0; i < 20 && flaky.started.length < 1; i++) await tick();
+  assert.deepEqual(flaky.started, [700]);
+  assert.deepEqual(flaky.sleeps, [75, 150]);
+  assert.equal(
+    flaky.logs.filter((l) => /consul could not be started.*port in use/.test(l)).length,
+    2,
+  );
+  flaky.ac.abort("SIGTERM");
+  assert.equal((await run).restarts, 2);
+});
+
+Deno.test("maxRestarts bounds the loop", async () => {
+  const h = harness((i) => {
+    const p = new FakeConsul(800 + i);
+    queueMicrotask(() => p.exit(9));
+    return p;
+  }, { maxRestarts: 3 });
+  await assert.rejects(superviseConsul(h.opts), /gave up after 3 restarts \(last exit code 9\)/);
+  assert.equal(h.procs.length, 4);
+  assert.equal(h.sleeps.length, 3);
+});
+
+Deno.test("invalid backoff is rejected: no busy loop", async () => {
+  for (
+    const b of [{ initialMs: 0, maxMs: 10 }, { initialMs: 10, maxMs: 5 }, {
+      initialMs: NaN,
+      maxMs: 5,
+    }]
+  ) {
+    const h = harness((i) => new FakeConsul(900 + i), { restartBackoff: b });
+    await assert.rejects(superviseConsul(h.opts), RangeError);
+    assert.equal(h.procs.length, 0);
+  }
+});
+
+Deno.test("restartDelay: between half and all of the capped exponential", () => {
+  const b = { initialMs: 1000, maxMs: 30_000 };
+  const table: [number, number, number][] = [
+    [0, 500, 1000],
+    [1, 1000, 2000],
+    [4, 8000, 16_000],
+    [5, 15_000, 30_000],
+    [50, 15_000, 30_000],
+    [10_000, 15_000, 30_000],
+  ];
+  for (const [attempt, lo, hi] of table) {
+    assert.equal(restartDelay(attempt, b, () => 0), lo);
+    assert.equal(restartDelay(attempt, b, () => 0.999999), hi);
+  }
+  assert.equal(restartDelay(0, { initialMs: 1, maxMs: 1 }, () => 0), 1);
+});
+
+Deno.test("consulLineLevel maps consul's own level tags", () => {
+  const table: [string, "stdout" | "stderr", string][] = [
+    ["2021-01-01T00:00:00.000Z [ERROR] agent: failed", "stdout", "error"],
+    ["    2021/01/01 00:00:00 [ERR] agent: failed", "stdout", "error"],
+    ["2021-01-01T00:00:00.000Z [WARN]  agent: slow", "stdout", "warn"],
+    ["2021-01-01T00:00:00.000Z [INFO]  agent: ok", "stderr", "info"],
+    ["2021-01-01T00:00:00.000Z [DEBUG] agent: x", "stdout", "debug"],
+    ["2021-01-01T00:00:00.000Z [TRACE] agent: x", "stdout", "debug"],
+    ["==> Starting Consul agent...", "stdout", "info"],
+    ["==> Error starting agent", "stderr", "warn"],
+  ];
+  for (const [line, stream, want] of table) assert.equal(consulLineLevel(stream, line), want, line);
+});
