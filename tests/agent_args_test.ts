@@ -31,12 +31,15 @@ interface Case {
   json: Record<string, unknown>;
 }
 
+/** Every generated file: no calls home to HashiCorp's update check. */
+const NO_PHONE_HOME = { disable_update_check: true, disable_anonymous_signature: true };
 const SERVER_JSON = {
+  ...NO_PHONE_HOME,
   leave_on_terminate: false,
   skip_leave_on_interrupt: true,
   autopilot: { cleanup_dead_servers: true, min_quorum: 3 },
 };
-const CLIENT_JSON = { leave_on_terminate: true, skip_leave_on_interrupt: false };
+const CLIENT_JSON = { ...NO_PHONE_HOME, leave_on_terminate: true, skip_leave_on_interrupt: false };
 
 const CASES: Case[] = [
   {
@@ -151,6 +154,7 @@ const CASES: Case[] = [
       "-config-file=/var/lib/auto-consul/server-auto-consul.json",
     ],
     json: {
+      ...NO_PHONE_HOME,
       leave_on_terminate: false,
       skip_leave_on_interrupt: true,
       autopilot: { cleanup_dead_servers: true },

@@ -166,13 +166,22 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
     await writeAgentConfig(cmd.configFile);
     const loops = new AbortController();
     const supervised = superviseConsul({
-      spawn: (onLine) =>
-        spawnConsul({
+      spawn: async (onLine) => {
+        const child = await spawnConsul({
           bin: config.consulBin,
           args: cmd.args,
           pidFile: `${config.dataDir}/consul.pid`,
           onLine,
-        }),
+        });
+        if (child.leftover?.kind === "stopped") {
+          log.warn("stopped a consul left over from an earlier run", { pid: child.leftover.pid });
+        } else if (child.leftover?.kind === "unverified") {
+          log.warn("a process named by the pidfile runs but cannot be verified", {
+            pid: child.leftover.pid,
+          });
+        }
+        return child;
+      },
       log: log.child("supervisor"),
       sleep,
       random: Math.random,

@@ -116,7 +116,11 @@ export function agentCommand(o: AgentOptions): AgentCommand {
 
 /** The generated config file alone (leave behaviour, autopilot, secrets). */
 export function agentConfigFile(o: AgentOptions): AgentConfigFile {
-  const json: Record<string, unknown> = {};
+  // No calls home to HashiCorp's update-check service (a -config-dir file can turn it on).
+  const json: Record<string, unknown> = {
+    disable_update_check: true,
+    disable_anonymous_signature: true,
+  };
   if (o.mode === "server") {
     // A server never leaves on a signal: a whole-cluster restart keeps its raft peers.
     json.leave_on_terminate = false;
