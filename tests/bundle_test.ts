@@ -1,0 +1,153 @@
+/**
+ * The release artifacts end to end. `deno task bundle` builds dist/auto-consul.js offline and
+ * the CLI runs from it: --version, heartbeat, status, run and elect against real consul. The
+ * compiled binary (`deno task compile`) needs denort: it is built and run when DENORT_BIN is
+ * set, and the test reports itself as ignored otherwise.
+ */
+import assert from "node:assert/strict";
+import { REPO } from "./harness/cli.ts";
+import { consulBin, randomLoopbackIp, withCluster } from "./harness/consul.ts";
+import { waitFor } from "./harness/wait.ts";
+import { ConsulClient } from "../src/consul/client.ts";
+
+const dec = new TextDecoder();
+
+async function task(name: string, env: Record<string, string> = {}): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", name],
+    cwd: REPO,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, `deno task ${name}: ${dec.decode(out.stderr)}`);
+}
+
+type Run = { code: number; stdout: string; stderr: string };
+
+function runner(argv0: string[]): (args: string[], env?: Record<string, string>) => Promise<Run> {
+  return async (args, env = {}) => {
+    const out = await new Deno.Command(argv0[0], {
+      args: [...argv0.slice(1), ...args],
+      env: { NO_COLOR: "1", ...env },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  };
+}
+
+/** run, heartbeat, status and elect through one artifact. */
+async function endToEnd(argv0: string[], build: string): Promise<void> {
+  const cli = runner(argv0);
+  const v = await cli(["--version"]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stdout, new RegExp(`\\(${build} build`));
+
+  const root = await Deno.makeTempDir();
+  try {
+    // heartbeat, status and elect against a real cluster.
+    await withCluster({ servers: 1, clients: 1 }, async (cluster) => {
+      const [server] = cluster.servers;
+      const [client] = cluster.clients;
+      const hb = await cli(["-r", `file://${root}/reg`, "heartbeat"], {
+        CONSUL_HTTP_ADDR: server.httpAddr,
+      });
+      assert.equal(hb.code, 0, hb.stderr);
+      const st = await cli(["-r", `file://${root}/reg`, "status", "--json"], {
+        CONSUL_HTTP_ADDR: server.httpAddr,
+      });
+      assert.equal(st.code, 0, st.stderr);
+      const rows = JSON.parse(st.stdout).members as {
+        node: string;
+        role: string;
+        leader?: boolean;
+      }[];
+      assert.ok(
+        rows.some((r) => r.node === server.node && r.role === "server" && r.leader),
+        st.stdout,
+      );
+
+      await client.client.serviceRegister({ Name: "redis", ID: "redis", Port: 6379, Tags: ["x"] });
+      const el = await cli(
+        [
+          "-d",
+          `${root}/elect`,
+          "elect",
+          "-consul-service-name",
+          "redis",
+          "-consul-query-name",
+          "redis-master",
+        ],
+        { CONSUL_HTTP_ADDR: client.httpAddr },
+      );
+      assert.equal(el.code, 0, el.stderr);
+      const svc = await client.client.agentService("redis");
+      assert.ok(svc?.Tags?.includes("master"), JSON.stringify(svc));
+    });
+
+    // run: a one-node cluster from the artifact, stopped with SIGTERM.
+    const ip = randomLoopbackIp();
+    const child = new Deno.Command(argv0[0], {
+      args: [
+        ...argv0.slice(1),
+        ...[
+          "-r",
+          `file://${root}/reg2`,
+          "-a",
+          ip,
+          "--client",
+          ip,
+          "-n",
+          "bundled",
+          "-d",
+          `${root}/node`,
+        ],
+        ...["-s", "1", "-t", "2", "-e", "10", "--consul-bin", consulBin(), "run"],
+        ...["--", "-dns-port=-1", "-grpc-port=-1", "-hcl", "performance { raft_multiplier = 1 }"],
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      const api = new ConsulClient({ baseUrl: `http://${ip}:8500`, timeoutMs: 2000 });
+      await waitFor(() => api.leader(), {
+        what: "a leader from the bundled run",
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      });
+      await waitFor(async () => {
+        for await (const e of Deno.readDir(`${root}/reg2/servers`)) {
+          if (e.name.endsWith("-bundled")) return true;
+        }
+        return false;
+      }, { what: "the bundled run's heartbeat", timeoutMs: 10_000 });
+    } finally {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      await child.status;
+      clearTimeout(timer);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+Deno.test("the bundle (deno task bundle) runs run, heartbeat, status and elect end to end", async () => {
+  await task("bundle");
+  await endToEnd(
+    [Deno.execPath(), "run", "-A", "--quiet", `${REPO}/dist/auto-consul.js`],
+    "bundle",
+  );
+});
+
+Deno.test({
+  name: "the compiled binary (deno task compile, needs DENORT_BIN) runs end to end",
+  ignore: !Deno.env.get("DENORT_BIN"),
+  fn: async () => {
+    await task("compile", { DENORT_BIN: Deno.env.get("DENORT_BIN")! });
+    await endToEnd([`${REPO}/dist/auto-consul`], "compiled");
+  },
+});
