@@ -1,0 +1,163 @@
+/**
+ * Opening a registry by URL: `s3://bucket/prefix` or `file:///path`. Each scheme has a
+ * parser (pure) and a factory (like go-discover's Providers map); the S3 backend, and with
+ * it the AWS SDK, is imported only when an s3:// URL is opened.
+ */
+import type { Logger } from "../log.ts";
+import type { Registry } from "./registry.ts";
+
+export type RegistryLocation =
+  | { scheme: "s3"; bucket: string; prefix: string }
+  | { scheme: "file"; root: string; ignoreConditions: boolean };
+
+export interface OpenOptions {
+  /** S3 region (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1). */
+  region?: string;
+  /** S3 endpoint for S3-compatible stores (MinIO, moto); path-style addressing then. */
+  endpoint?: string;
+  /** Override the addressing style. */
+  forcePathStyle?: boolean;
+  /** S3 attempts per call (retries of throttling and network errors included). */
+  maxAttempts?: number;
+  /** Where the folder backend reports skipped entries. */
+  log?: Logger;
+}
+
+type Parser = (url: string, rest: string) => RegistryLocation;
+type Factory = (loc: RegistryLocation, opts: OpenOptions) => Promise<Registry>;
+
+const PARSERS: Record<string, Parser> = { s3: parseS3Url, file: parseFileUrl };
+
+/** The registry backends, by URL scheme. */
+export const BACKENDS: Record<RegistryLocation["scheme"], Factory> = {
+  s3: async (loc, opts) => {
+    if (loc.scheme !== "s3") throw new TypeError(`expected an s3 location, got ${loc.scheme}`);
+    const { S3Registry } = await import("./s3.ts");
+    return new S3Registry({
+      bucket: loc.bucket,
+      prefix: loc.prefix,
+      region: opts.region,
+      endpoint: opts.endpoint,
+      forcePathStyle: opts.forcePathStyle,
+      maxAttempts: opts.maxAttempts,
+    });
+  },
+  file: async (loc, opts) => {
+    if (loc.scheme !== "file") throw new TypeError(`expected a file location, got ${loc.scheme}`);
+    const { FileRegistry } = await import("./file.ts");
+    return new FileRegistry({
+      root: loc.root,
+      ignoreConditions: loc.ignoreConditions,
+      log: opts.log,
+    });
+  },
+};
+
+/** Opens the registry a URL names. Throws TypeError for a bad URL; touches no network. */
+export async function openRegistry(url: string, opts: OpenOptions = {}): Promise<Registry> {
+  const loc = parseRegistryUrl(url);
+  return await BACKENDS[loc.scheme](loc, opts);
+}
+
+/** Parses a registry URL. Pure; throws a one-line TypeError naming the bad part. */
+export function parseRegistryUrl(url: string): RegistryLocation {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(url);
+  if (!m) {
+    throw new TypeError(
+      `invalid registry URL "${url}": expected s3://bucket/prefix or file:///absolute/path`,
+    );
+  }
+  const scheme = m[1].toLowerCase();
+  const parse = Object.hasOwn(PARSERS, scheme) ? PARSERS[scheme] : undefined;
+  if (!parse) {
+    throw new TypeError(
+      `unsupported registry URL scheme "${m[1]}:" in "${url}": expected one of ` +
+        Object.keys(PARSERS).map((s) => `${s}://`).join(", "),
+    );
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f\\]/.test(url)) {
+    throw new TypeError(
+      `invalid registry URL ${JSON.stringify(url)}: expected no control characters or backslashes`,
+    );
+  }
+  return parse(url, m[2]);
+}
+
+const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** Why `name` is not a valid S3 bucket name, or undefined when it is fine. */
+export function bucketNameProblem(name: string): string | undefined {
+  if (!BUCKET_RE.test(name)) {
+    return "expected 3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit";
+  }
+  if (name.includes("..")) return "expected no two adjacent periods";
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return "expected a name, not an IP address";
+  return undefined;
+}
+
+function parseS3Url(url: string, rest: string): RegistryLocation {
+  if (!rest.startsWith("//")) {
+    throw new TypeError(`invalid registry URL "${url}": expected s3://bucket/prefix`);
+  }
+  if (/[?#]/.test(rest)) {
+    throw new TypeError(
+      `invalid registry URL "${url}": expected no query or fragment in s3://bucket/prefix`,
+    );
+  }
+  const path = rest.slice(2);
+  const slash = path.indexOf("/");
+  const bucket = slash < 0 ? path : path.slice(0, slash);
+  if (bucket === "") {
+    throw new TypeError(`invalid registry URL "${url}": missing bucket name in s3://bucket/prefix`);
+  }
+  const why = bucketNameProblem(bucket);
+  if (why) throw new TypeError(`invalid S3 bucket name "${bucket}" in "${url}": ${why}`);
+  const prefix = slash < 0 ? "" : path.slice(slash + 1).replace(/^\/+|\/+$/g, "");
+  for (const seg of prefix === "" ? [] : prefix.split("/")) {
+    if (seg === "" || seg === "." || seg === "..") {
+      throw new TypeError(
+        `invalid S3 prefix "${prefix}" in "${url}": expected no empty, "." or ".." path segment`,
+      );
+    }
+  }
+  return { scheme: "s3", bucket, prefix };
+}
+
+function parseFileUrl(url: string, rest: string): RegistryLocation {
+  const hash = rest.indexOf("#");
+  if (hash >= 0) throw new TypeError(`invalid registry URL "${url}": expected no fragment`);
+  const q = rest.indexOf("?");
+  const raw = q < 0 ? rest : rest.slice(0, q);
+  const path = raw.startsWith("///")
+    ? raw.slice(2)
+    : raw.startsWith("//localhost/")
+    ? raw.slice(11)
+    : "";
+  if (path === "") {
+    throw new TypeError(
+      `invalid registry URL "${url}": expected an absolute path, file:///absolute/path`,
+    );
+  }
+  let root: string;
+  try {
+    root = decodeURIComponent(path);
+  } catch {
+    throw new TypeError(`invalid registry URL "${url}": expected valid percent-encoding`);
+  }
+  if (root.includes("\0") || root.split("/").some((seg) => seg === "." || seg === "..")) {
+    throw new TypeError(`invalid registry URL "${url}": expected no NUL, "." or ".." in the path`);
+  }
+  root = root.length > 1 ? root.replace(/\/+$/, "") : root;
+  let ignoreConditions = false;
+  for (const [name, value] of new URLSearchParams(q < 0 ? "" : rest.slice(q + 1))) {
+    if (name === "ignore-conditions" && (value === "1" || value === "true")) {
+      ignoreConditions = true;
+    } else {
+      throw new TypeError(
+        `unknown option "${name}=${value}" in registry URL "${url}": expected only ignore-conditions=1 (tests)`,
+      );
+    }
+  }
+  return { scheme: "file", root, ignoreConditions };
+}
