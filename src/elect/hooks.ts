@@ -1,0 +1,124 @@
+/**
+ * Role-change hooks: `--on-master CMD` / `--on-slave CMD`, an argv (never a shell), run when
+ * this instance's role changes (including its first role after start, or after a clean stop),
+ * with the new role and the master in the environment. A failing hook is logged, not fatal.
+ */
+import type { Logger } from "../log.ts";
+import type { LockHolder } from "./lock.ts";
+import type { Role } from "./tags.ts";
+
+export interface HookPlan {
+  role: Role;
+  argv: string[];
+  env: Record<string, string>;
+}
+
+/** The environment a hook gets on top of the process's own. */
+export function hookEnv(role: Role, service: string, master: LockHolder | undefined) {
+  return {
+    AUTO_CONSUL_ROLE: role,
+    AUTO_CONSUL_SERVICE: service,
+    AUTO_CONSUL_MASTER_NODE: master?.node ?? "",
+    AUTO_CONSUL_MASTER_ADDRESS: master?.address ?? "",
+    AUTO_CONSUL_MASTER_PORT: master && master.port > 0 ? String(master.port) : "",
+  };
+}
+
+/** Pure: the hook to run for a round, undefined when the role did not change or no hook is set. */
+export function hookFor(
+  previous: Role | undefined,
+  next: Role,
+  hooks: { onMaster?: string[]; onSlave?: string[] },
+  service: string,
+  master: LockHolder | undefined,
+): HookPlan | undefined {
+  if (previous === next) return undefined;
+  const argv = next === "master" ? hooks.onMaster : hooks.onSlave;
+  if (!argv || argv.length === 0) return undefined;
+  return { role: next, argv, env: hookEnv(next, service, master) };
+}
+
+export interface HookRun {
+  /** Exit code; undefined when killed by a signal. */
+  code?: number;
+  timedOut: boolean;
+  /** The last part of stdout and stderr. */
+  output: string;
+}
+
+/** Runs an argv with extra environment, bounded by `timeoutMs` (then killed). */
+export type SpawnHook = (
+  argv: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+) => Promise<HookRun>;
+
+const OUTPUT_TAIL = 2000;
+
+/** The real SpawnHook: Deno.Command, no shell, stdin closed, output kept (tail). */
+export const spawnHook: SpawnHook = async (argv, env, timeoutMs) => {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const collect = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
+      output = (output + chunk).slice(-OUTPUT_TAIL);
+    }
+  };
+  const readers = Promise.allSettled([collect(child.stdout), collect(child.stderr)]);
+  let timedOut = false;
+  const kill = (sig: Deno.Signal) => {
+    try {
+      child.kill(sig);
+    } catch { /* already exited */ }
+  };
+  const term = setTimeout(() => {
+    timedOut = true;
+    kill("SIGTERM");
+  }, timeoutMs);
+  const hard = setTimeout(() => kill("SIGKILL"), timeoutMs + 1000);
+  try {
+    const status = await child.status;
+    // a grandchild may keep the pipes open: do not wait for it
+    let t: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([readers, new Promise((r) => t = setTimeout(r, 500))]);
+    clearTimeout(t);
+    return { code: status.signal ? undefined : status.code, timedOut, output: output.trim() };
+  } finally {
+    clearTimeout(term);
+    clearTimeout(hard);
+  }
+};
+
+/** Runs a planned hook; logs its failure (never throws). True when it exited 0. */
+export async function runHook(
+  plan: HookPlan,
+  spawn: SpawnHook,
+  timeoutMs: number,
+  log: Logger,
+): Promise<boolean> {
+  const what = `on-${plan.role} hook ${plan.argv[0]}`;
+  try {
+    const run = await spawn(plan.argv, plan.env, timeoutMs);
+    if (run.timedOut) {
+      log.error(`${what} did not finish within ${timeoutMs} ms and was stopped`, {
+        output: run.output,
+      });
+      return false;
+    }
+    if (run.code !== 0) {
+      log.error(`${what} failed with exit code ${run.code ?? "(signal)"}`, { output: run.output });
+      return false;
+    }
+    log.info(`${what} ran`, { master: plan.env.AUTO_CONSUL_MASTER_ADDRESS });
+    return true;
+  } catch (err) {
+    log.error(`${what} could not be started: ${(err as Error).message}`);
+    return false;
+  }
+}

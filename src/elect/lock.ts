@@ -1,0 +1,131 @@
+/**
+ * The election lock: a KV key held by a session. The holder is the master; its value names the
+ * holder (node, address, port, service) so that slaves and hooks know where the master is.
+ * The value is untrusted input: it is parsed defensively and bounded.
+ */
+import type { CallOptions, ConsulClient, KvGetResult } from "../consul/client.ts";
+import { ConsulError } from "../errors.ts";
+import { isIpLiteral } from "../registry/layout.ts";
+import type { Role } from "./tags.ts";
+
+/** Who holds the lock, as written in the lock's value by the holder. */
+export interface LockHolder {
+  node: string;
+  address: string;
+  port: number;
+  service: string;
+}
+
+const MAX_VALUE = 2048;
+
+export function encodeHolder(h: LockHolder): string {
+  return JSON.stringify({ node: h.node, address: h.address, port: h.port, service: h.service });
+}
+
+/** The holder named by a lock value; undefined for anything that is not a valid holder. */
+export function parseHolder(value: string | undefined): LockHolder | undefined {
+  if (!value || value.length > MAX_VALUE) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v !== "object") return undefined;
+  const o = v as Record<string, unknown>;
+  const okText = (s: unknown, max: number): s is string =>
+    typeof s === "string" && s.length > 0 && s.length <= max && !/[\s\0]/.test(s);
+  if (!okText(o.node, 128) || !okText(o.service, 128) || !okText(o.address, 255)) return undefined;
+  if (!isIpLiteral(o.address) && !/^[A-Za-z0-9.-]+$/.test(o.address)) return undefined;
+  const port = typeof o.port === "number" && Number.isInteger(o.port) && o.port >= 0 &&
+      o.port <= 65535
+    ? o.port
+    : 0;
+  return { node: o.node, address: o.address, port, service: o.service };
+}
+
+/**
+ * The session to try for this round: the one kept in local state, or, when the lock is held by
+ * another session whose value names this node and service, that one (local state was lost or
+ * is stale: adopting it keeps the master instead of flapping). `adopted` sessions must be
+ * checked (their node) before use.
+ */
+export function sessionCandidate(
+  kept: string | undefined,
+  lock: { session?: string; value?: string },
+  me: { node: string; service: string },
+): { id: string; adopted: boolean } | undefined {
+  if (lock.session && lock.session !== kept) {
+    const h = parseHolder(lock.value);
+    if (h && h.node === me.node && h.service === me.service) {
+      return { id: lock.session, adopted: true };
+    }
+  }
+  return kept ? { id: kept, adopted: false } : undefined;
+}
+
+export interface LockOutcome {
+  role: Role;
+  /** The master, when known (ours when master; from the lock's value otherwise). */
+  holder?: LockHolder;
+  /** The lock is free but was not taken (lock-delay, or no session): worth trying again soon. */
+  free: boolean;
+  /** Our session turned out to be invalid when acquiring: drop it. */
+  sessionLost: boolean;
+  /** Index for a blocking query on the lock key. */
+  index: number;
+}
+
+/** Pure: the role for a lock state, before any acquisition. */
+export function roleOf(lockSession: string | undefined, ours: string | undefined): Role {
+  return ours !== undefined && lockSession === ours ? "master" : "slave";
+}
+
+/**
+ * Takes the lock when it is free and we have a session; keeps it (refreshing the value when
+ * it changed) when we hold it; otherwise reports the holder. `current` is the lock as read at
+ * the start of the round.
+ */
+export async function contend(
+  consul: ConsulClient,
+  key: string,
+  session: string | undefined,
+  me: LockHolder,
+  current: KvGetResult,
+  call: CallOptions,
+): Promise<LockOutcome> {
+  const value = encodeHolder(me);
+  if (session !== undefined && current.session === session) {
+    if (current.value !== value) await consul.kvPut(key, value, { ...call, acquire: session });
+    return { role: "master", holder: me, free: false, sessionLost: false, index: current.index };
+  }
+  if (current.session || session === undefined) {
+    return {
+      role: "slave",
+      holder: current.session ? parseHolder(current.value) : undefined,
+      free: !current.session,
+      sessionLost: false,
+      index: current.index,
+    };
+  }
+  let acquired: boolean;
+  try {
+    acquired = await consul.kvPut(key, value, { ...call, acquire: session });
+  } catch (err) {
+    if (err instanceof ConsulError && /invalid session/i.test(err.body)) {
+      return { role: "slave", free: true, sessionLost: true, index: current.index };
+    }
+    throw err;
+  }
+  if (acquired) {
+    return { role: "master", holder: me, free: false, sessionLost: false, index: current.index };
+  }
+  const after = await consul.kvGet(key, call);
+  return {
+    role: roleOf(after.session, session),
+    holder: after.session ? parseHolder(after.value) : undefined,
+    free: !after.session,
+    sessionLost: false,
+    index: after.index,
+  };
+}
