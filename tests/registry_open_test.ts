@@ -59,7 +59,7 @@ Deno.test("parseRegistryUrl: bad URLs throw one-line TypeErrors naming the value
     ["s3://", /missing bucket name/],
     ["s3:///prefix", /missing bucket name/],
     ["s3:bucket/prefix", /expected s3:\/\/bucket\/prefix/],
-    ["s3://My_Bucket/p", /invalid S3 bucket name "My_Bucket"/],
+    ["s3://My_Bucket-/p", /invalid S3 bucket name "My_Bucket-"/],
     ["s3://ab/p", /invalid S3 bucket name "ab"/],
     ["s3://-bucket/p", /invalid S3 bucket name "-bucket"/],
     ["s3://bucket-/p", /invalid S3 bucket name "bucket-"/],
@@ -92,8 +92,11 @@ Deno.test("parseRegistryUrl: bad URLs throw one-line TypeErrors naming the value
 });
 
 Deno.test("bucketNameProblem and keyProblem", () => {
-  for (const ok of ["abc", "my-bucket", "my.bucket", "a1b", "a".repeat(63)]) {
+  for (const ok of ["abc", "my-bucket", "my.bucket", "a1b", "a".repeat(63), "Legacy_Bucket"]) {
     assert.equal(bucketNameProblem(ok), undefined, ok);
+  }
+  for (const bad of ["ab", "a b", "a/b", "x".repeat(256), "a..b", "10.0.0.1", "bücket"]) {
+    assert.notEqual(bucketNameProblem(bad), undefined, bad);
   }
   for (const ok of ["servers/20140516092731-web-1-a", "a", "slots/0/1", "x/héllo wörld"]) {
     assert.equal(keyProblem(ok), undefined, ok);

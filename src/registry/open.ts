@@ -85,10 +85,17 @@ export function parseRegistryUrl(url: string): RegistryLocation {
 }
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/**
+ * The legacy us-east-1 rule: up to 255 letters, digits, ".", "_" or "-"; only names that
+ * need it (an upper-case letter or "_") are judged by it.
+ */
+const LEGACY_BUCKET_RE = /^(?=.*[A-Z_])[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/;
 
 /** Why `name` is not a valid S3 bucket name, or undefined when it is fine. */
 export function bucketNameProblem(name: string): string | undefined {
-  if (!BUCKET_RE.test(name)) {
+  // Buckets made in us-east-1 before 2018 may have upper case and "_" (up to 255 characters);
+  // the gem's users may still have them, so they are accepted (path-style reaches them).
+  if (!BUCKET_RE.test(name) && !LEGACY_BUCKET_RE.test(name)) {
     return "expected 3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit";
   }
   if (name.includes("..")) return "expected no two adjacent periods";
