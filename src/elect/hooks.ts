@@ -2,6 +2,7 @@
  * Role-change hooks: `--on-master CMD` / `--on-slave CMD`, an argv (never a shell), run when
  * this instance's role changes (including its first role after start, or after a clean stop),
  * with the new role and the master in the environment. A failing hook is logged, not fatal.
+ * A master change seen by an instance that stays slave is not a role change: no hook.
  */
 import type { Logger } from "../log.ts";
 import type { LockHolder } from "./lock.ts";
@@ -24,18 +25,32 @@ export function hookEnv(role: Role, service: string, master: LockHolder | undefi
   };
 }
 
-/** Pure: the hook to run for a round, undefined when the role did not change or no hook is set. */
+export interface HookDecision {
+  /** The hook to run now, if any. */
+  plan?: HookPlan;
+  /** The role whose change is now handled (to keep in local state). */
+  handled?: Role;
+}
+
+/**
+ * Pure: the hook for a round. A hook runs once per role change: when `role` differs from the
+ * role last handled. Becoming slave is handled only once the master is known (the lock is
+ * held), so the slave hook always gets the master's address: while the lock is free (the old
+ * master's lock-delay) the change waits for a later round. The change is handled (and not
+ * repeated) even when no hook is set for that role.
+ */
 export function hookFor(
-  previous: Role | undefined,
-  next: Role,
+  handled: Role | undefined,
+  role: Role,
   hooks: { onMaster?: string[]; onSlave?: string[] },
   service: string,
   master: LockHolder | undefined,
-): HookPlan | undefined {
-  if (previous === next) return undefined;
-  const argv = next === "master" ? hooks.onMaster : hooks.onSlave;
-  if (!argv || argv.length === 0) return undefined;
-  return { role: next, argv, env: hookEnv(next, service, master) };
+): HookDecision {
+  if (handled === role) return { handled };
+  if (role === "slave" && master === undefined) return { handled };
+  const argv = role === "master" ? hooks.onMaster : hooks.onSlave;
+  if (!argv || argv.length === 0) return { handled: role };
+  return { plan: { role, argv, env: hookEnv(role, service, master) }, handled: role };
 }
 
 export interface HookRun {

@@ -95,8 +95,23 @@ export async function contend(
   call: CallOptions,
 ): Promise<LockOutcome> {
   const value = encodeHolder(me);
+  const lost: LockOutcome = {
+    role: "slave",
+    free: true,
+    sessionLost: true,
+    index: current.index,
+  };
+  /** Acquire (or, when held, rewrite the value); undefined when the session is invalid. */
+  const acquire = async (id: string): Promise<boolean | undefined> => {
+    try {
+      return await consul.kvPut(key, value, { ...call, acquire: id });
+    } catch (err) {
+      if (err instanceof ConsulError && /invalid session/i.test(err.body)) return undefined;
+      throw err;
+    }
+  };
   if (session !== undefined && current.session === session) {
-    if (current.value !== value) await consul.kvPut(key, value, { ...call, acquire: session });
+    if (current.value !== value && await acquire(session) === undefined) return lost;
     return { role: "master", holder: me, free: false, sessionLost: false, index: current.index };
   }
   if (current.session || session === undefined) {
@@ -108,15 +123,8 @@ export async function contend(
       index: current.index,
     };
   }
-  let acquired: boolean;
-  try {
-    acquired = await consul.kvPut(key, value, { ...call, acquire: session });
-  } catch (err) {
-    if (err instanceof ConsulError && /invalid session/i.test(err.body)) {
-      return { role: "slave", free: true, sessionLost: true, index: current.index };
-    }
-    throw err;
-  }
+  const acquired = await acquire(session);
+  if (acquired === undefined) return lost;
   if (acquired) {
     return { role: "master", holder: me, free: false, sessionLost: false, index: current.index };
   }

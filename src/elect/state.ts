@@ -1,7 +1,7 @@
 /**
  * Local state of `elect` for one service: `<data-dir>/elect-<service>.json` holds the session
- * to reuse across `--once` runs, and the role (and master) of the last round, against which a
- * role change (and so a hook) is judged. Written atomically; a bad file is ignored with a
+ * to reuse across `--once` runs, the role (and master) of the last round, and the role whose
+ * change the hooks have handled, against which a role change (and so a hook) is judged. Written atomically; a bad file is ignored with a
  * warning (the session is then found again through the lock, see lock.ts).
  */
 import { writeAtomic } from "../cluster/state.ts";
@@ -13,6 +13,8 @@ export interface ElectState {
   session?: string;
   role?: Role;
   master?: LockHolder;
+  /** The role whose change hooks have handled (see hooks.ts). */
+  hooked?: Role;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -38,18 +40,20 @@ export function parseState(text: string): ElectState {
     }
     out.session = o.session;
   }
-  if (o.role !== undefined) {
-    if (o.role !== "master" && o.role !== "slave") {
-      throw new TypeError(`role ${JSON.stringify(o.role)} is not "master" or "slave"`);
+  for (const k of ["role", "hooked"] as const) {
+    if (o[k] === undefined) continue;
+    if (o[k] !== "master" && o[k] !== "slave") {
+      throw new TypeError(`${k} ${JSON.stringify(o[k])} is not "master" or "slave"`);
     }
-    out.role = o.role;
+    out[k] = o[k];
   }
   if (o.master !== undefined) out.master = parseHolder(JSON.stringify(o.master));
   return out;
 }
 
 export function formatState(s: ElectState): string {
-  return JSON.stringify({ session: s.session, role: s.role, master: s.master }) + "\n";
+  return JSON.stringify({ session: s.session, role: s.role, master: s.master, hooked: s.hooked }) +
+    "\n";
 }
 
 export function sameState(a: ElectState, b: ElectState): boolean {

@@ -1,0 +1,176 @@
+/**
+ * `elect --watch`: a long-running election. Each round renews the session; between rounds a
+ * blocking query on the lock key wakes it at once when the lock changes, and otherwise after
+ * half the session TTL (the renewal). A free lock it could not take (lock-delay) or a missing
+ * session (a critical check) is retried soon. Errors after the first round are logged and
+ * retried with backoff. On abort (SIGTERM/SIGINT) it tags itself slave, releases the lock
+ * (an explicit release has no lock-delay, so another instance takes over at once) and
+ * destroys its session.
+ */
+import type { ElectOptions } from "../cli/config.ts";
+import { type ConsulClient, nextBlockingIndex } from "../consul/client.ts";
+import { describe } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { backoffDelay, type Sleep } from "../util/backoff.ts";
+import { hookFor, runHook, type SpawnHook } from "./hooks.ts";
+import { sessionCandidate } from "./lock.ts";
+import { electRound, type RoundResult } from "./round.ts";
+import { type ElectState, readState, sameState, statePath, writeState } from "./state.ts";
+import { reregistration } from "./tags.ts";
+
+export interface WatchContext {
+  consul: ConsulClient;
+  opts: ElectOptions;
+  dataDir: string;
+  log: Logger;
+  spawnHook: SpawnHook;
+  /** Aborting it stops the watch (then the lock is released). */
+  signal: AbortSignal;
+  sleep: Sleep;
+  random: () => number;
+  /** Called after every round; `changed`: role or master differ from the round before. */
+  onRound?: (result: RoundResult, changed: boolean) => void;
+  callTimeoutMs?: number;
+  hookTimeoutMs?: number;
+}
+
+/** Pure: how long the blocking query on the lock may wait before the next renewal round. */
+export function renewEveryMs(sessionTtlSeconds: number): number {
+  return Math.max(1000, Math.floor(sessionTtlSeconds * 1000 / 2));
+}
+
+export async function electWatch(ctx: WatchContext): Promise<void> {
+  const { consul, opts, log, signal } = ctx;
+  const callTimeoutMs = ctx.callTimeoutMs ?? 5_000;
+  const hookTimeoutMs = ctx.hookTimeoutMs ?? 60_000;
+  const path = statePath(ctx.dataDir, opts.service);
+  const read = await readState(path);
+  if (read.problem) log.warn(read.problem);
+  let state: ElectState = read.state;
+  const call = { timeoutMs: callTimeoutMs, signal };
+
+  const self = await consul.self(call);
+  const me = { node: self.node, address: self.advertiseAddr ?? self.memberAddr };
+  let session = state.session;
+  let first = true;
+  /** A round completed: on the way out, step down. */
+  let ran = false;
+  let failures = 0;
+  let hooks: Promise<unknown> = Promise.resolve();
+  const renewMs = renewEveryMs(opts.sessionTtl);
+
+  try {
+    while (!signal.aborted) {
+      let result: RoundResult;
+      try {
+        result = await electRound({ consul, opts, me, log, call }, session);
+      } catch (err) {
+        if (signal.aborted) break;
+        if (first) throw err;
+        const delay = backoffDelay(failures++, { initialMs: 500, maxMs: 10_000 }, ctx.random);
+        log.warn(`election round failed, retrying in ${delay} ms: ${describe(err)}`);
+        await ctx.sleep(delay, signal);
+        continue;
+      }
+      failures = 0;
+      session = result.session;
+      const hook = hookFor(state.hooked, result.role, opts, opts.service, result.master);
+      const next: ElectState = {
+        session,
+        role: result.role,
+        master: result.master,
+        hooked: hook.handled,
+      };
+      const changed = state.role !== result.role || state.master?.node !== result.master?.node;
+      const plan = hook.plan;
+      if (state.role !== result.role) {
+        log.info(`role ${state.role ?? "(none)"} -> ${result.role}`, {
+          master: result.master?.node ?? "(unknown)",
+        });
+      }
+      if (!sameState(state, next)) {
+        try {
+          await writeState(path, next);
+        } catch (err) {
+          if (first) throw err;
+          log.error(describe(err));
+        }
+      }
+      state = next;
+      ctx.onRound?.(result, changed || first);
+      first = false;
+      ran = true;
+      // hooks run one after another, in order, without holding up the election
+      if (plan) hooks = hooks.then(() => runHook(plan, ctx.spawnHook, hookTimeoutMs, log));
+
+      if (result.retryInMs !== undefined) {
+        await ctx.sleep(result.retryInMs, signal);
+        continue;
+      }
+      try {
+        await consul.kvGet(opts.lockKey, {
+          ...call,
+          index: nextBlockingIndex(0, result.lockIndex),
+          waitMs: renewMs,
+        });
+      } catch (err) {
+        if (signal.aborted) break;
+        const delay = backoffDelay(failures++, { initialMs: 500, maxMs: 10_000 }, ctx.random);
+        log.warn(`watching the lock failed, retrying in ${delay} ms: ${describe(err)}`);
+        await ctx.sleep(delay, signal);
+      }
+    }
+  } finally {
+    if (ran) {
+      await stepDown(consul, opts, session, me, log);
+      await writeState(path, {}).catch((err) => log.error(describe(err)));
+    }
+    const giveUp = new AbortController();
+    await Promise.race([hooks, ctx.sleep(hookTimeoutMs, giveUp.signal)]);
+    giveUp.abort();
+  }
+}
+
+/**
+ * Leaving the election: tag slave first (the query must never answer with two masters), then
+ * release the lock (no lock-delay for an explicit release), then destroy the session. Each
+ * step is bounded and logged when it fails; none throws.
+ */
+async function stepDown(
+  consul: ConsulClient,
+  opts: ElectOptions,
+  session: string | undefined,
+  me: { node: string },
+  log: Logger,
+): Promise<void> {
+  const call = { timeoutMs: 2_000 };
+  try {
+    const service = await consul.agentService(opts.service, call);
+    const reg = service && reregistration(service, "slave", opts);
+    if (reg) await consul.serviceRegister(reg, call);
+  } catch (err) {
+    log.warn(`could not tag the service slave on the way out: ${describe(err)}`);
+  }
+  const ours = new Set(session ? [session] : []);
+  try {
+    const lock = await consul.kvGet(opts.lockKey, call);
+    // a round cut short by the signal may have taken the lock with a session made in it
+    const found = sessionCandidate(session, lock, { node: me.node, service: opts.service });
+    if (found?.adopted && (await consul.sessionInfo(found.id, call))?.node === me.node) {
+      ours.add(found.id);
+    }
+    if (lock.session && ours.has(lock.session)) {
+      await consul.kvPut(opts.lockKey, lock.value ?? "", { ...call, release: lock.session });
+      log.info("released the lock");
+    }
+  } catch (err) {
+    log.warn(`could not release the lock: ${describe(err)}`);
+  }
+  for (const id of ours) {
+    try {
+      await consul.sessionDestroy(id, call);
+    } catch (err) {
+      log.warn(`could not destroy session ${id}: ${describe(err)}`);
+    }
+  }
+}
