@@ -10,7 +10,10 @@ import { describe, exitCodeOf, UsageError } from "./src/errors.ts";
 import { Logger } from "./src/log.ts";
 import { versionLine } from "./src/version.ts";
 
-export async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+export async function main(
+  argv: string[],
+  env: Record<string, string | undefined>,
+): Promise<number> {
   let parsed;
   try {
     parsed = parseConfig({ argv, env, hostname: hostname() });

@@ -140,7 +140,11 @@ Deno.test("bad values throw one-line UsageErrors naming the value and what was e
       {},
       /invalid --address "10.0.0.256": expected an IPv4/,
     ],
-    [["-r", "s3://bkt", "--advertise", "0.0.0.0", "run"], {}, /invalid advertise address "0.0.0.0"/],
+    [
+      ["-r", "s3://bkt", "--advertise", "0.0.0.0", "run"],
+      {},
+      /invalid advertise address "0.0.0.0"/,
+    ],
     [["frobnicate"], {}, /unknown command "frobnicate": expected one of run, heartbeat/],
     [["--frob", "run"], {}, /unknown flag "--frob"/],
     [["-r"], {}, /flag "--registry" needs a value/],
