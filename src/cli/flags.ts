@@ -98,7 +98,7 @@ export const FLAGS: FlagSpec[] = [
     env: [auto("data-dir")],
     arg: "PATH",
     def: "/var/lib/auto-consul",
-    help: "local state; consul data in <data-dir>/<mode>",
+    help: "local state (mode, place, elect sessions); consul data in <data-dir>/<mode>",
   },
   {
     name: "config-dir",

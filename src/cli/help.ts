@@ -6,7 +6,7 @@ const EXIT_CODES = `Exit codes:
   1  heartbeat: consul is not running; elect --role-exit-codes: this instance is a slave
   2  usage error (bad flag, value, environment variable or command)
   3  registry error (no such bucket, access denied, unreachable)
-  4  consul error (API error, ACL denied, unknown service)
+  4  consul error (API error, ACL denied); elect: 2 for every error, like the tagger
   other: consul's own exit code (run, direct_run)`;
 
 function flagLine(f: FlagSpec): string {

@@ -751,7 +751,7 @@ export class ConsulClient {
     if (status === 403 && /permission denied|acl not found/i.test(text)) {
       const hint = this.#token
         ? "the ACL token is unknown or lacks the permission"
-        : "no ACL token was given (set one with the token option)";
+        : "no ACL token was given (set CONSUL_HTTP_TOKEN or --token-file)";
       throw new ConsulError(
         `consul ${what} was refused by ACLs: 403 ${short}: ${hint}`,
         status,
