@@ -16,7 +16,10 @@
  */
 import { describe, UsageError } from "../errors.ts";
 import type { Level, Logger } from "../log.ts";
+import { backoffDelay, type Sleep, sleep as realSleep } from "../util/backoff.ts";
 import type { ConsulProcess, ExitStatus, LineHandler } from "./process.ts";
+
+export type { Sleep };
 
 export interface RestartBackoff {
   /** First delay; must be >= 1 ms (no busy loop). */
@@ -26,8 +29,6 @@ export interface RestartBackoff {
   /** Uptime after which the next failure starts again from `initialMs`. Default 60 s. */
   resetAfterMs?: number;
 }
-
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
 export interface SuperviseOptions {
   /** Starts consul with the given output handler. */
@@ -80,8 +81,7 @@ export function restartDelay(
   backoff: RestartBackoff,
   random: () => number,
 ): number {
-  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.max(1, Math.round(base / 2 + random() * (base / 2)));
+  return Math.max(1, backoffDelay(attempt, backoff, random));
 }
 
 /** The level of a consul log line ("... [WARN]  agent: ..."). */
@@ -97,18 +97,6 @@ export function consulLineLevel(stream: "stdout" | "stderr", line: string): Leve
   return stream === "stderr" ? "warn" : "info";
 }
 
-const defaultSleep: Sleep = (ms, signal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-
 export async function superviseConsul(opts: SuperviseOptions): Promise<SupervisorResult> {
   const backoff = { ...DEFAULT_BACKOFF, ...opts.restartBackoff };
   if (!(backoff.initialMs >= 1 && backoff.maxMs >= backoff.initialMs)) {
@@ -116,7 +104,7 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
       `invalid restart backoff ${backoff.initialMs}..${backoff.maxMs} ms: expected 1 <= initial <= max`,
     );
   }
-  const sleep = opts.sleep ?? defaultSleep;
+  const sleep = opts.sleep ?? realSleep;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? Date.now;
   const stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
