@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { REPO } from "./harness/cli.ts";
 import { consulBin, randomLoopbackIp, withCluster } from "./harness/consul.ts";
 import { waitFor } from "./harness/wait.ts";
+import { withS3Server } from "./harness/s3.ts";
 import { ConsulClient } from "../src/consul/client.ts";
 
 const dec = new TextDecoder();
@@ -68,6 +69,26 @@ async function endToEnd(argv0: string[], build: string): Promise<void> {
         rows.some((r) => r.node === server.node && r.role === "server" && r.leader),
         st.stdout,
       );
+
+      // The S3 registry through the real SDK, with the same permissions.
+      await withS3Server(async (s3) => {
+        const env = {
+          ...s3.env,
+          AWS_ENDPOINT_URL_S3: s3.endpoint,
+          CONSUL_HTTP_ADDR: server.httpAddr,
+        };
+        const reg = `s3://${s3.bucket}/bundled`;
+        const h = await cli(["-r", reg, "heartbeat"], env);
+        assert.equal(h.code, 0, h.stderr);
+        const s = await cli(["-r", reg, "status", "--json"], env);
+        assert.equal(s.code, 0, s.stderr);
+        assert.ok(
+          JSON.parse(s.stdout).members.some((r: { node: string; registry: string }) =>
+            r.node === server.node && r.registry === "live"
+          ),
+          s.stdout,
+        );
+      });
 
       await client.client.serviceRegister({ Name: "redis", ID: "redis", Port: 6379, Tags: ["x"] });
       const el = await cli(
