@@ -122,6 +122,19 @@ Deno.test("a dead candidate is skipped for the next one", async () => {
   assert.deepEqual(w.joins, ["10.0.0.6"]);
 });
 
+Deno.test("every live server is joined at once, not only the freshest (no islands at a cold start)", async () => {
+  const w = world({
+    untilMs: 5_000,
+    servers:
+      () => [member("s3", "10.0.0.3", 1), member("s2", "10.0.0.2", 2), member("s1", "10.0.0.1", 3)],
+    healthy: (_t, joins) => joins.length === 3,
+    joinable: () => true,
+  });
+  await stayJoined(OPTS, w.deps, w.ctrl.signal);
+  assert.deepEqual(w.joins, ["10.0.0.3", "10.0.0.2", "10.0.0.1"]);
+  assert.ok(w.attempts.every((a) => a.t === 0), "all in the first round");
+});
+
 Deno.test("the watch re-joins after more than two ticks without a leader, not before", async () => {
   // Healthy until 30 s; then the servers are replaced by new ones on new addresses at 30 s.
   const w = world({

@@ -1,7 +1,7 @@
 /**
  * Joining and staying joined. Candidates are the live servers' addresses from the registry
- * (except this node), freshest first, joined through the agent's HTTP API; on failure the
- * next one, then a fresh registry read, with backoff and jitter. Once joined, a watch checks
+ * (except this node), freshest first, all joined through the agent's HTTP API; when none
+ * answers, a fresh registry read after backoff with jitter. Once joined, a watch checks
  * that the agent still has a leader and a live server; after more than two ticks without,
  * while the registry shows live servers, it joins them again (servers replaced on new
  * addresses, a partition that outlived the reconnect window).
@@ -66,23 +66,30 @@ export interface JoinOptions {
   onJoin?: (addr: string) => void;
 }
 
-/** Tries each candidate in order; returns the address joined, or undefined. */
-export async function joinFirst(
+/**
+ * Joins every candidate at once, as consul does with a -retry-join list, and returns the
+ * addresses joined (empty when none answered). Joining only the first would let servers
+ * that start together form islands: a server whose first registry read came before the
+ * others' heartbeats is joined by nobody (later nodes pick the freshest) until its backoff
+ * ends, and a cluster waiting for -bootstrap-expect waits with it.
+ */
+export async function joinAll(
   candidates: string[],
   consul: Pick<ConsulClient, "join">,
   log: Logger,
   signal?: AbortSignal,
-): Promise<string | undefined> {
-  for (const addr of candidates) {
+): Promise<string[]> {
+  const results = await Promise.all(candidates.map(async (addr) => {
     if (signal?.aborted) return undefined;
     try {
       await consul.join(addr, { signal });
       return addr;
     } catch (err) {
       log.debug("join failed", { addr, error: describe(err) });
+      return undefined;
     }
-  }
-  return undefined;
+  }));
+  return results.filter((a): a is string => a !== undefined);
 }
 
 /**
@@ -133,10 +140,10 @@ export async function stayJoined(
           candidates: candidates.join(","),
         });
       }
-      const addr = await joinFirst(candidates, deps.consul, log, signal);
-      if (addr !== undefined) {
-        log.info("joined", { addr });
-        opts.onJoin?.(addr);
+      const joinedNow = await joinAll(candidates, deps.consul, log, signal);
+      if (joinedNow.length > 0) {
+        log.info("joined", { addr: joinedNow.join(",") });
+        for (const addr of joinedNow) opts.onJoin?.(addr);
         attempt = 0;
         // Joined: the cluster may still be electing (bootstrap-expect); give it two ticks
         // before joining again.
