@@ -49,6 +49,8 @@ export interface SpawnConsulOptions {
   deathSignal?: Deno.Signal | null;
   /** The pidfile: a leftover agent it names is stopped first; it then names this one. */
   pidFile?: string;
+  /** Start consul in a session of its own (via setsid, when present). Default true. */
+  newSession?: boolean;
   /** setpriv to use; default: found in PATH. For tests. */
   setprivBin?: string;
 }
@@ -70,9 +72,13 @@ export async function spawnConsul(opts: SpawnConsulOptions): Promise<SpawnedCons
     ? undefined
     : await setprivWithPdeathsig(opts.setprivBin);
   const deathSignal = setpriv === undefined ? null : opts.deathSignal ?? "SIGTERM";
-  const [cmd, args] = setpriv === undefined || deathSignal === null
-    ? [bin, [...opts.args]]
-    : [setpriv, ["--pdeathsig", deathSignal, "--", bin, ...opts.args]];
+  const guarded = setpriv === undefined || deathSignal === null
+    ? [bin, ...opts.args]
+    : [setpriv, "--pdeathsig", deathSignal, "--", bin, ...opts.args];
+  // Its own session: a Ctrl-C in a terminal reaches only auto-consul, which forwards it once.
+  // (Two SIGINTs would cut a client's graceful leave short.)
+  const setsid = opts.newSession === false ? undefined : findSetsid();
+  const [cmd, ...args] = setsid === undefined ? guarded : [setsid, ...guarded];
 
   let child: Deno.ChildProcess;
   try {
@@ -200,6 +206,16 @@ export function resolveBin(bin: string, path = Deno.env.get("PATH") ?? ""): stri
     if (bin.includes("/")) throw consulBinaryError(bin, new Deno.errors.PermissionDenied());
   }
   throw consulBinaryError(bin, new Deno.errors.NotFound());
+}
+
+/** The path of setsid (util-linux), or undefined where there is none. */
+function findSetsid(): string | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    return resolveBin("setsid");
+  } catch {
+    return undefined;
+  }
 }
 
 const setprivCache = new Map<string, Promise<string | undefined>>();
