@@ -1,8 +1,10 @@
 /**
  * The heartbeat loop of `run`: the first heartbeat as soon as the local agent answers, then
- * one every tick. A server's heartbeat keeps its place alive. Steady-state cost: one PUT per
- * directory written and one DELETE of the previous key; no LIST (the previous keys are
- * remembered). Failures are logged and retried with backoff; the loop never exits on its own.
+ * one every tick, each only while the agent answers (like the gem's heartbeat, which exits 1
+ * when consul is not running): a server whose consul is down must not keep its place alive.
+ * Steady-state cost: one PUT per directory written and one DELETE of the previous key; no LIST
+ * (the previous keys are remembered). Failures are logged and retried with backoff; the loop
+ * never exits on its own.
  */
 import type { ConsulClient } from "../consul/client.ts";
 import { describe } from "../errors.ts";
@@ -65,6 +67,7 @@ export async function heartbeatLoop(
   if (!await waitForAgent(deps.consul, deps.sleep, signal)) return previous ?? [];
   while (!signal.aborted) {
     try {
+      await deps.consul.self({ signal });
       const w = await writeHeartbeat(deps.registry, {
         node: opts.node,
         address: opts.address,
@@ -74,7 +77,7 @@ export async function heartbeatLoop(
       }, log);
       previous = w.keys;
       if (failures > 0) {
-        log.info("registry reachable again: heartbeats resumed", { after: failures });
+        log.info("heartbeats resumed", { after: failures });
       }
       failures = 0;
       beats++;
@@ -88,6 +91,7 @@ export async function heartbeatLoop(
       }
       await deps.sleep(opts.ticksMs, signal);
     } catch (err) {
+      if (signal.aborted) break;
       const delay = Math.min(backoffDelay(failures++, opts.backoff, deps.random), opts.ticksMs);
       log.warn("heartbeat failed; retrying", { error: describe(err), retryInMs: delay });
       await deps.sleep(delay, signal);
