@@ -61,12 +61,15 @@ export async function runCli(
   }
 }
 
-/** Starts the CLI in the background; the caller must `stop()` it (tests do so in finally). */
+/**
+ * Starts the CLI in the background; the caller must `stop()` it (tests do so in finally).
+ * `wrap` is an argv that execs the rest (e.g. `setpriv --pdeathsig SIGTERM --`): same pid.
+ */
 export function spawnCli(
   args: string[],
-  opts: { env?: Record<string, string>; onLine?: (line: string) => void } = {},
+  opts: { env?: Record<string, string>; onLine?: (line: string) => void; wrap?: string[] } = {},
 ): CliProcess {
-  const [cmd, ...pre] = cliCommand();
+  const [cmd, ...pre] = [...(opts.wrap ?? []), ...cliCommand()];
   const child = new Deno.Command(cmd, {
     args: [...pre, ...args],
     env: cleanEnv(opts.env ?? {}),
