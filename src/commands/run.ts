@@ -22,6 +22,8 @@ import { backoffDelay, sleep } from "../util/backoff.ts";
 import type { CommonDeps } from "./dispatch.ts";
 
 const BACKOFF = { initialMs: 1000, maxMs: 30_000 };
+/** How often `run` asks whether its consul answers yet, at start. */
+const AGENT_POLL_MS = 50;
 
 export async function runFamily(config: Config, deps: CommonDeps): Promise<number> {
   const { log } = deps;
@@ -192,7 +194,9 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
     let lastKeys: string[] = [];
     const background = (async () => {
       if (!registry) return;
-      if (!await waitForAgent(deps.consul, sleep, loops.signal)) return;
+      // Polled often: the first heartbeat and the first join read wait for this (a cold
+      // cluster forms only once its servers have announced themselves).
+      if (!await waitForAgent(deps.consul, sleep, loops.signal, AGENT_POLL_MS)) return;
       let address: string;
       try {
         address = announceAddress(config, await deps.consul.self({ signal: loops.signal }));
