@@ -92,6 +92,41 @@ Deno.test("place decisions", () => {
       claims: [{ place: 0, epoch: 3, node: "usurper", ageSeconds: 10 }],
       liveServers: new Set(["usurper"]),
     }, { kind: "lost", place: 0, takenBy: "usurper" }],
+    ["whole-site outage: a former client does not take stale places", {
+      wasClient: true,
+      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 300 })),
+    }, { kind: "outage", stale: 3 }],
+    ["whole-site outage: a new node (no history) replaces the servers", {
+      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 300 })),
+    }, {
+      kind: "claim",
+      attempts: [0, 1, 2].map((k) => ({ place: k, epoch: 2, why: "stale" as const })),
+    }],
+    ["outage longer than the grace: a former client takes stale places too", {
+      wasClient: true,
+      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 1201 })),
+    }, {
+      kind: "claim",
+      attempts: [0, 1, 2].map((k) => ({ place: k, epoch: 2, why: "stale" as const })),
+    }],
+    ["one dead server among live ones: a former client replaces it", {
+      wasClient: true,
+      claims: [
+        { place: 0, epoch: 1, node: "s0", ageSeconds: 300 },
+        { place: 1, epoch: 1, node: "s1", ageSeconds: 300 },
+      ],
+      liveServers: new Set(["s1"]),
+    }, {
+      kind: "claim",
+      attempts: [{ place: 2, epoch: 1, why: "free" }, { place: 0, epoch: 2, why: "stale" }],
+    }],
+    ["outage with a free place: a former client may take only the free one", {
+      wasClient: true,
+      claims: [{ place: 0, epoch: 1, node: "s0", ageSeconds: 300 }],
+    }, {
+      kind: "claim",
+      attempts: [{ place: 1, epoch: 1, why: "free" }, { place: 2, epoch: 1, why: "free" }],
+    }],
     ["places beyond -s are ignored (N was lowered)", {
       servers: 1,
       claims: [{ place: 2, epoch: 1, node: "me", ageSeconds: 1 }],

@@ -8,6 +8,7 @@ import type { Registry } from "../registry/registry.ts";
 import {
   decidePlace,
   type HeldPlace,
+  OUTAGE_GRACE_EXPIRIES,
   parseClaimBody,
   parseSlotKey,
   type PlaceClaim,
@@ -68,7 +69,13 @@ export interface PlaceResult {
  */
 export async function takePlace(
   registry: Registry,
-  opts: { node: string; servers: number; expirySeconds: number; held?: HeldPlace },
+  opts: {
+    node: string;
+    servers: number;
+    expirySeconds: number;
+    held?: HeldPlace;
+    wasClient?: boolean;
+  },
   log: Logger,
 ): Promise<PlaceResult> {
   const [claims, servers] = await Promise.all([
@@ -90,6 +97,13 @@ export async function takePlace(
         reason: `server place ${decision.place} was taken by ${
           decision.takenBy ?? "another node"
         } while this node was away: running as a client`,
+      };
+    case "outage":
+      return {
+        mode: "agent",
+        reason: `no server place has a live holder (${decision.stale} stale): this node ran as a ` +
+          `client, so it does not replace the servers during an outage; running as a client ` +
+          `(stale places are taken after ${OUTAGE_GRACE_EXPIRIES} expiry windows, or set_server)`,
       };
     case "claim": {
       const body = new TextEncoder().encode(opts.node);

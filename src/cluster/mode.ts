@@ -51,8 +51,12 @@ export async function decideMode(opts: ModeOptions, deps: ModeDeps): Promise<Mod
   const probe = await probeConditionalWrites(deps.registry);
   let result: PlaceResult;
   if (probe.honoured) {
-    const held = await readPlace(opts.dataDir);
-    result = await takePlace(deps.registry, { ...opts, held }, deps.log);
+    const [held, before] = await Promise.all([readPlace(opts.dataDir), readMode(opts.dataDir)]);
+    result = await takePlace(
+      deps.registry,
+      { ...opts, held, wasClient: before === "agent" },
+      deps.log,
+    );
   } else {
     if (!opts.advisory) {
       throw new RegistryError(conditionsIgnoredMessage(deps.registry.url), "conditions-ignored");

@@ -53,7 +53,12 @@ export interface PlaceInput {
   liveServers: ReadonlySet<string>;
   /** What local state says this node held, if anything. */
   held?: HeldPlace;
+  /** This node ran as a client before (its recorded mode is "agent"). */
+  wasClient?: boolean;
 }
+
+/** How many expiry windows an outage must last before former clients take stale places. */
+export const OUTAGE_GRACE_EXPIRIES = 10;
 
 export type PlaceDecision =
   /** This node is the current holder of a place: keep it. */
@@ -61,7 +66,12 @@ export type PlaceDecision =
   /** This node held a place that another node took while it was away: run as a client. */
   | { kind: "lost"; place: number; takenBy?: string }
   /** Try these claims in order; the first one created wins. Empty: run as a client. */
-  | { kind: "claim"; attempts: { place: number; epoch: number; why: "free" | "stale" }[] };
+  | { kind: "claim"; attempts: { place: number; epoch: number; why: "free" | "stale" }[] }
+  /**
+   * Every place's holder is gone, and this node was a client: a whole-site outage, whose
+   * servers keep their data and places when they return. Run as a client (for now).
+   */
+  | { kind: "outage"; stale: number };
 
 /**
  * Decides what to do with server places, from what was read.
@@ -94,6 +104,19 @@ export function decidePlace(input: PlaceInput): PlaceDecision {
     else if (isStale(c, input.liveServers, input.expirySeconds)) {
       stale.push({ place: k, epoch: c.epoch + 1, why: "stale" });
     }
+  }
+  // A node that ran as a client must not replace every server at once during an outage:
+  // the old servers would come back as clients and their data with them. New nodes may (they
+  // are how a lost server set is replaced), and so may anyone once the outage outlasts a grace.
+  const anyHolderLive = [...current.values()].some((c) =>
+    c.node !== undefined && input.liveServers.has(c.node)
+  );
+  const grace = OUTAGE_GRACE_EXPIRIES * input.expirySeconds;
+  const outage = current.size > 0 && !anyHolderLive &&
+    [...current.values()].some((c) => c.ageSeconds <= grace);
+  if (input.wasClient && outage && stale.length > 0) {
+    if (free.length === 0) return { kind: "outage", stale: stale.length };
+    return { kind: "claim", attempts: free };
   }
   return { kind: "claim", attempts: [...free, ...stale] };
 }
