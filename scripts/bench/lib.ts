@@ -1,0 +1,384 @@
+/**
+ * Shared helpers of the benchmarks: flags, statistics, the machine description, the
+ * BENCHMARKS.md section writer, and child processes that are always stopped.
+ *
+ * Every benchmark script parses its flags with `benchFlags`, measures, and ends with
+ * `writeSection(name, markdown)`, which replaces its own section of BENCHMARKS.md (between
+ * `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`) and leaves the others alone.
+ */
+import { parseArgs } from "node:util";
+
+export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+export const MAIN = `${REPO}/main.ts`;
+export const BENCHMARKS_MD = `${REPO}/BENCHMARKS.md`;
+export { consulBin, randomLoopbackIp } from "../../tests/harness/consul.ts";
+export { sleep, waitFor } from "../../tests/harness/wait.ts";
+
+/** The consul flags every benchmarked agent gets, auto-consul's and the baselines' alike. */
+export const CONSUL_FLAGS: readonly string[] = [
+  "-dns-port=-1",
+  "-grpc-port=-1",
+  "-hcl",
+  "performance { raft_multiplier = 1 }",
+  "-hcl",
+  "disable_update_check = true",
+];
+
+// ---- flags -------------------------------------------------------------------------------
+
+type FlagValue = number | string | boolean;
+
+/**
+ * Parses `--name value` flags; each default's type is the flag's type. `--help` prints
+ * `usage` and the defaults and exits 0; a bad flag or number exits 2 with one line.
+ */
+export function benchFlags<T extends Record<string, FlagValue>>(
+  script: string,
+  defaults: T,
+  usage: string,
+): T {
+  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
+  for (const [k, v] of Object.entries(defaults)) {
+    options[k] = { type: typeof v === "boolean" ? "boolean" : "string" };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: Deno.args, options, strict: true }).values as typeof values;
+  } catch (err) {
+    console.error(`${script}: ${(err as Error).message}`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    const list = Object.entries(defaults).map(([k, v]) => `  --${k} ${v}`).join("\n");
+    console.log(`Usage: deno run -A scripts/bench/${script}.ts [flags]\n${usage}\n\n${list}`);
+    Deno.exit(0);
+  }
+  const out: Record<string, FlagValue> = { ...defaults };
+  for (const [k, v] of Object.entries(defaults)) {
+    const given = values[k];
+    if (given === undefined) continue;
+    if (typeof v === "number") {
+      const n = Number(given);
+      if (!Number.isFinite(n) || n < 0) {
+        console.error(`${script}: invalid --${k} "${given}": expected a number >= 0`);
+        Deno.exit(2);
+      }
+      out[k] = n;
+    } else {
+      out[k] = given;
+    }
+  }
+  return out as T;
+}
+
+/** The exact command that produced a table (for BENCHMARKS.md). */
+export function commandLine(script: string): string {
+  const args = Deno.args.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`);
+  return ["deno run -A", `scripts/bench/${script}.ts`, ...args].join(" ");
+}
+
+// ---- statistics --------------------------------------------------------------------------
+
+export interface Stats {
+  n: number;
+  median: number;
+  min: number;
+  max: number;
+}
+
+export function stats(xs: number[]): Stats {
+  if (xs.length === 0) return { n: 0, median: NaN, min: NaN, max: NaN };
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { n: s.length, median, min: s[0], max: s[s.length - 1] };
+}
+
+/** "3.2 (2.9–3.8)", or "—" without samples. */
+export function fmtStats(s: Stats, digits = 1): string {
+  if (s.n === 0) return "—";
+  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+}
+
+/** A markdown table. */
+export function table(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+// ---- the machine -------------------------------------------------------------------------
+
+export interface Machine {
+  date: string;
+  cores: number;
+  memGiB: number;
+  cpu: string;
+  consul: string;
+  deno: string;
+  load: string;
+}
+
+/** Load averages (1, 5, 15 min) as in `uptime`. */
+export function loadAvg(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "unknown";
+  }
+}
+
+export async function machine(consul: string): Promise<Machine> {
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const kb = Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1] ?? NaN);
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const cpu = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? "unknown";
+  const out = await new Deno.Command(consul, { args: ["version"], stdout: "piped" }).output()
+    .catch(() => undefined);
+  const version = out ? /Consul (v\S+)/.exec(new TextDecoder().decode(out.stdout))?.[1] : undefined;
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    cores: navigator.hardwareConcurrency,
+    memGiB: Math.round(kb / 1024 / 1024 * 10) / 10,
+    cpu,
+    consul: version ?? "unknown",
+    deno: Deno.version.deno,
+    load: loadAvg(),
+  };
+}
+
+/** The lines under a section title: date, machine, versions, load, command. */
+export function provenance(m: Machine, command: string): string {
+  return [
+    `- date: ${m.date}; machine: ${m.cores} cores (${m.cpu}), ${m.memGiB} GiB; ` +
+    `consul ${m.consul}; deno ${m.deno}`,
+    `- load average (1/5/15 min) at start: ${m.load}; at end: ${loadAvg()}`,
+    `- command: \`${command}\``,
+  ].join("\n");
+}
+
+// ---- BENCHMARKS.md -----------------------------------------------------------------------
+
+const PREAMBLE = `# Benchmarks
+
+Every table below is written by a script in \`scripts/bench/\` (the section markers are
+theirs: a rerun replaces its own section). \`bash scripts/bench/run.sh\` reruns them all from
+a fresh clone. Times are medians with the min–max in brackets; ratios are against baselines
+measured in the same run, on the same machine, with the same consul flags.
+`;
+
+/**
+ * Replaces (or appends) the section `name` of BENCHMARKS.md with `body`. BENCH_OUT names
+ * another file (trial runs that must not touch the committed numbers).
+ */
+export async function writeSection(
+  name: string,
+  body: string,
+  path = Deno.env.get("BENCH_OUT") || BENCHMARKS_MD,
+) {
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const block = `${start}\n${body.trim()}\n${end}`;
+  let text = await Deno.readTextFile(path).catch(() => PREAMBLE);
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i >= 0 && j > i) text = text.slice(0, i) + block + text.slice(j + end.length);
+  else text = `${text.trimEnd()}\n\n${block}\n`;
+  await Deno.writeTextFile(path, text);
+  // the repository's format check covers markdown too (table columns get aligned)
+  const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
+  if (!fmt.success) console.error(`${name}: deno fmt ${path} failed`);
+  console.error(`${name}: section written to ${path}`);
+}
+
+// ---- processes ---------------------------------------------------------------------------
+
+/** A child process started by a benchmark, stopped by `stop()` or at exit. */
+export class Proc {
+  readonly child: Deno.ChildProcess;
+  readonly name: string;
+  #exited = false;
+  readonly status: Promise<Deno.CommandStatus>;
+
+  constructor(
+    name: string,
+    cmd: string,
+    args: string[],
+    /** `logFile`: stdout and stderr are appended to it as they come (else discarded). */
+    opts: { env?: Record<string, string>; logFile?: string } = {},
+  ) {
+    this.name = name;
+    this.child = new Deno.Command(cmd, {
+      args,
+      env: opts.env,
+      stdin: "null",
+      stdout: opts.logFile ? "piped" : "null",
+      stderr: opts.logFile ? "piped" : "null",
+    }).spawn();
+    if (opts.logFile) {
+      const file = Deno.openSync(opts.logFile, { write: true, create: true, append: true });
+      Promise.all([copyTo(this.child.stdout, file), copyTo(this.child.stderr, file)])
+        .finally(() => file.close());
+    }
+    this.status = this.child.status.then((s) => {
+      this.#exited = true;
+      live.delete(this);
+      return s;
+    });
+    live.add(this);
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return !this.#exited;
+  }
+
+  signal(sig: Deno.Signal): void {
+    if (this.#exited) return;
+    try {
+      this.child.kill(sig);
+    } catch {
+      // exited between the check and the kill
+    }
+  }
+
+  /** `sig`, then SIGKILL after `graceMs`. */
+  async stop(sig: Deno.Signal = "SIGTERM", graceMs = 10_000): Promise<Deno.CommandStatus> {
+    this.signal(sig);
+    const timer = setTimeout(() => this.signal("SIGKILL"), graceMs);
+    try {
+      return await this.status;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Appends a stream to a file as it arrives (so logs can be read while the process runs). */
+async function copyTo(stream: ReadableStream<Uint8Array>, file: Deno.FsFile): Promise<void> {
+  try {
+    for await (const chunk of stream) {
+      for (let off = 0; off < chunk.length;) off += file.writeSync(chunk.subarray(off));
+    }
+  } catch {
+    // the process went away: its output ends here
+  }
+}
+
+const live = new Set<Proc>();
+/** Extra cleanups (e.g. consul agents named by pidfiles) run at exit and on SIGINT/SIGTERM. */
+const cleanups = new Set<() => void>();
+
+export function onExit(fn: () => void): () => void {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+function killAll(): void {
+  for (const p of live) p.signal("SIGKILL");
+  for (const fn of cleanups) {
+    try {
+      fn();
+    } catch {
+      // best effort at exit
+    }
+  }
+}
+globalThis.addEventListener("unload", killAll);
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, () => {
+    killAll();
+    Deno.exit(130);
+  });
+}
+
+/** Stops every process at once (SIGTERM, SIGKILL after `graceMs`). */
+export async function stopAll(procs: Proc[], graceMs = 10_000): Promise<void> {
+  await Promise.allSettled(procs.map((p) => p.stop("SIGTERM", graceMs)));
+}
+
+/** SIGKILL of a pid, if it still runs. */
+export function killPid(pid: number): void {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+const CLK_TCK = (() => {
+  try {
+    const out = new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" }).outputSync();
+    return Number(new TextDecoder().decode(out.stdout).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds (user + system) a live process has used, from /proc/<pid>/stat; with
+ * `children`, also those of its children that have exited and were waited for.
+ */
+export function cpuSeconds(pid: number, children = false): number | undefined {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return undefined;
+  }
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  // fields 14-17 of stat (utime, stime, cutime, cstime) are 11-14 after "pid (comm)"
+  const ticks = f[11] + f[12] + (children ? f[13] + f[14] : 0);
+  return ticks / CLK_TCK;
+}
+
+/** Resident set size of a live process in MiB (VmRSS of /proc/<pid>/status). */
+export function rssMiB(pid: number): number | undefined {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids of live processes whose argv contains every one of `parts`. */
+export function findPids(...parts: string[]): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+      if (parts.every((p) => argv.some((a) => a.includes(p)))) out.push(Number(e.name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Runs a command to completion; returns the wall time in ms and the exit code. */
+export async function timeCommand(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ ms: number; code: number }> {
+  const t0 = performance.now();
+  const p = new Proc("timed", cmd, args, { env: opts.env });
+  const timer = setTimeout(() => p.signal("SIGKILL"), opts.timeoutMs ?? 60_000);
+  try {
+    const st = await p.status;
+    return { ms: performance.now() - t0, code: st.code };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A fresh temporary directory, removed at exit unless `keep`. */
+export async function workDir(prefix: string, keep = false): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: `auto-consul-bench-${prefix}-` });
+  if (!keep) onExit(() => Deno.removeSync(dir, { recursive: true }));
+  return dir;
+}
