@@ -96,6 +96,19 @@ Deno.test("place decisions", () => {
       wasClient: true,
       claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 300 })),
     }, { kind: "outage", stale: 3 }],
+    ["whole-site outage of a long-lived cluster: old claims, holders last seen recently", {
+      wasClient: true,
+      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 900_000 })),
+      lastSeen: new Map([["s0", 300], ["s1", 310], ["s2", 290]]),
+    }, { kind: "outage", stale: 3 }],
+    ["outage longer than the grace, measured from the holders' last heartbeats", {
+      wasClient: true,
+      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 900_000 })),
+      lastSeen: new Map([["s0", 1300], ["s1", 1310], ["s2", 1290]]),
+    }, {
+      kind: "claim",
+      attempts: [0, 1, 2].map((k) => ({ place: k, epoch: 2, why: "stale" as const })),
+    }],
     ["whole-site outage: a new node (no history) replaces the servers", {
       claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 300 })),
     }, {

@@ -83,7 +83,11 @@ export async function takePlace(
     readHeartbeats(registry, "servers", log),
   ]);
   const liveServers = new Set(freshestPerNode(servers, opts.expirySeconds).map((h) => h.node));
-  const decision = decidePlace({ ...opts, claims, liveServers });
+  const lastSeen = new Map<string, number>();
+  for (const h of servers) {
+    lastSeen.set(h.node, Math.min(h.ageSeconds, lastSeen.get(h.node) ?? Infinity));
+  }
+  const decision = decidePlace({ ...opts, claims, liveServers, lastSeen });
   switch (decision.kind) {
     case "hold":
       return {

@@ -55,6 +55,8 @@ export interface PlaceInput {
   held?: HeldPlace;
   /** This node ran as a client before (its recorded mode is "agent"). */
   wasClient?: boolean;
+  /** Age in seconds of each node's freshest server heartbeat, expired ones included. */
+  lastSeen?: ReadonlyMap<string, number>;
 }
 
 /** How many expiry windows an outage must last before former clients take stale places. */
@@ -111,9 +113,13 @@ export function decidePlace(input: PlaceInput): PlaceDecision {
   const anyHolderLive = [...current.values()].some((c) =>
     c.node !== undefined && input.liveServers.has(c.node)
   );
+  // How long the outage has lasted: since a holder was last heard of (its heartbeat; the
+  // claim's own age when no heartbeat is left, which only ever overstates it).
   const grace = OUTAGE_GRACE_EXPIRIES * input.expirySeconds;
   const outage = current.size > 0 && !anyHolderLive &&
-    [...current.values()].some((c) => c.ageSeconds <= grace);
+    [...current.values()].some((c) =>
+      (c.node !== undefined ? input.lastSeen?.get(c.node) ?? c.ageSeconds : c.ageSeconds) <= grace
+    );
   if (input.wasClient && outage && stale.length > 0) {
     if (free.length === 0) return { kind: "outage", stale: stale.length };
     return { kind: "claim", attempts: free };
