@@ -7,6 +7,7 @@
 import type { Config } from "../cli/config.ts";
 import { heartbeatLoop, waitForAgent } from "../cluster/beat.ts";
 import { stayJoined } from "../cluster/join.ts";
+import { watchForPlace } from "../cluster/promote.ts";
 import { announceAddress } from "../cluster/announce.ts";
 import { decideMode } from "../cluster/mode.ts";
 import { type Mode, readMode, writeMode, writePlace } from "../cluster/state.ts";
@@ -120,6 +121,7 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
   const stop = controller.signal;
   try {
     let mode: Mode | undefined;
+    let explicit = true;
     if (config.command === "direct_run") {
       mode = await readMode(config.dataDir);
       if (!mode) {
@@ -138,7 +140,59 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
       if (!decided) return 0; // stopped before deciding: nothing was started
       log.info(decided.reason, { mode: decided.mode });
       mode = decided.mode;
+      explicit = decided.explicit;
     }
+    // A client promoted to a free or stale server place starts again as a server.
+    const watchPlaces = registry !== undefined && config.command === "run" &&
+      mode === "agent" && !explicit;
+    for (;;) {
+      const r = await superviseOnce(config, deps, {
+        mode,
+        version,
+        registry,
+        stop,
+        watchPlaces: watchPlaces && mode === "agent",
+      });
+      if (!r.promoted) {
+        log.info("consul exited", { code: r.code });
+        return r.code;
+      }
+      mode = "server";
+    }
+  } finally {
+    dispose();
+    registry?.close();
+  }
+}
+
+interface OnceOptions {
+  mode: Mode;
+  version: Awaited<ReturnType<typeof consulVersion>>;
+  registry?: Registry;
+  /** Aborts on SIGINT/SIGTERM, with the signal's name as reason. */
+  stop: AbortSignal;
+  /** Watch for a server place to take (a client of `run`). */
+  watchPlaces: boolean;
+}
+
+/**
+ * Runs consul in one mode with its loops until it is asked to stop, or (a client) until it
+ * took a server place: then consul is stopped like on SIGTERM (a client leaves) and
+ * `promoted` is true.
+ */
+async function superviseOnce(
+  config: Config,
+  deps: CommonDeps,
+  o: OnceOptions,
+): Promise<{ code: number; promoted: boolean }> {
+  const { log } = deps;
+  const { registry, mode } = o;
+  const iteration = new AbortController();
+  const onStop = () => iteration.abort(o.stop.reason);
+  if (o.stop.aborted) onStop();
+  else o.stop.addEventListener("abort", onStop, { once: true });
+  let promoted = false;
+  try {
     const server = mode === "server";
     const servers = registry
       ? await liveMembers(registry, "servers", config.expiry, log).catch((err) => {
@@ -150,7 +204,7 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
     const cmd = agentCommand({
       mode: server ? "server" : "client",
       servers: config.servers,
-      version,
+      version: o.version,
       bind: config.bind,
       advertise: config.advertise,
       client: config.client,
@@ -187,7 +241,7 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
       log: log.child("supervisor"),
       sleep,
       random: Math.random,
-      signal: stop,
+      signal: iteration.signal,
       restartBackoff: BACKOFF,
     });
 
@@ -223,6 +277,26 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
           now: () => new Date(),
           log: log.child("heartbeat"),
         }, loops.signal).then((k) => lastKeys = k),
+        o.watchPlaces
+          ? watchForPlace(
+            {
+              node: config.node,
+              servers: config.servers,
+              expirySeconds: config.expiry,
+              intervalMs: Math.max(ticksMs, config.expiry * 500),
+            },
+            { registry, consul: deps.consul, sleep, log: log.child("place") },
+            loops.signal,
+          )
+            .then(async (place) => {
+              if (!place) return;
+              await writeMode(config.dataDir, "server");
+              await writePlace(config.dataDir, place.place);
+              log.info(`${place.reason}: restarting consul as a server`);
+              promoted = true;
+              iteration.abort("SIGTERM");
+            })
+          : Promise.resolve(),
         stayJoined({
           node: config.node,
           address,
@@ -249,10 +323,8 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
         log.warn("could not remove this client's heartbeat", { error: describe(err) })
       );
     }
-    log.info("consul exited", { code });
-    return code;
+    return { code, promoted };
   } finally {
-    dispose();
-    registry?.close();
+    o.stop.removeEventListener("abort", onStop);
   }
 }
