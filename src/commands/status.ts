@@ -4,10 +4,13 @@ import { type AgentView, buildStatus, renderTable } from "../cluster/status.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import { ConsulUnreachableError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { type Heartbeat, readHeartbeats } from "../registry/heartbeats.ts";
-import { MAX_HEARTBEAT_BODY, parseJoinAddress } from "../registry/layout.ts";
+import {
+  freshestPerNode,
+  type Heartbeat,
+  readHeartbeats,
+  withAddresses,
+} from "../registry/heartbeats.ts";
 import type { Registry } from "../registry/registry.ts";
-import { mapLimit } from "../util/pool.ts";
 
 export interface StatusDeps {
   log: Logger;
@@ -16,32 +19,14 @@ export interface StatusDeps {
   print: (text: string) => void;
 }
 
-/** Addresses from each node's freshest heartbeat; bad bodies are skipped with a warning. */
+/** Addresses from each node's freshest heartbeat, expired ones included. */
 async function readAddresses(
   registry: Registry,
   beats: Heartbeat[],
   log: Logger,
 ): Promise<Map<string, string>> {
-  const best = new Map<string, Heartbeat>();
-  for (const b of beats) {
-    const cur = best.get(b.node);
-    if (!cur || b.lastModified > cur.lastModified) best.set(b.node, b);
-  }
-  const out = new Map<string, string>();
-  await mapLimit([...best.values()], 16, async (hb) => {
-    try {
-      const body = await registry.get(hb.key, MAX_HEARTBEAT_BODY);
-      const addr = body && parseJoinAddress(new TextDecoder().decode(body));
-      if (addr) out.set(hb.node, addr);
-      else if (body) {
-        log.warn("skipping heartbeat whose body is not an IP address", { key: hb.key });
-      }
-    } catch (err) {
-      if (!(err instanceof RangeError)) throw err;
-      log.warn("skipping oversized heartbeat body", { key: hb.key });
-    }
-  });
-  return out;
+  const freshest = freshestPerNode(beats, Infinity);
+  return new Map((await withAddresses(registry, freshest, log)).map((m) => [m.node, m.address]));
 }
 
 async function agentView(consul: ConsulClient, log: Logger): Promise<AgentView | undefined> {

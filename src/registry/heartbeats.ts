@@ -5,6 +5,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { Registry } from "./registry.ts";
+import { mapLimit } from "../util/pool.ts";
 import {
   type HeartbeatDir,
   heartbeatKey,
@@ -101,7 +102,19 @@ export async function liveMembers(
   log: Logger,
 ): Promise<Member[]> {
   const live = freshestPerNode(await readHeartbeats(registry, dir, log), expirySeconds);
-  const members = await Promise.all(live.map(async (hb): Promise<Member | undefined> => {
+  return await withAddresses(registry, live, log);
+}
+
+/**
+ * Reads the body of each heartbeat (at most 16 at a time) and keeps those whose body is a
+ * usable IP address, in the given order; bad and oversized bodies are skipped with a warning.
+ */
+export async function withAddresses<T extends Heartbeat>(
+  registry: Registry,
+  beats: T[],
+  log: Logger,
+): Promise<(T & { address: string })[]> {
+  const members = await mapLimit(beats, 16, async (hb) => {
     let body: Uint8Array | undefined;
     try {
       body = await registry.get(hb.key, MAX_HEARTBEAT_BODY);
@@ -123,8 +136,8 @@ export async function liveMembers(
       return undefined;
     }
     return { ...hb, address };
-  }));
-  return members.filter((m): m is Member => m !== undefined);
+  });
+  return members.filter((m): m is T & { address: string } => m !== undefined);
 }
 
 /** The key written and the previous keys of this node that were removed. */

@@ -38,15 +38,7 @@ export async function runCli(
   args: string[],
   opts: { env?: Record<string, string>; timeoutMs?: number; stdin?: string } = {},
 ): Promise<CliResult> {
-  const [cmd, ...pre] = cliCommand();
-  const child = new Deno.Command(cmd, {
-    args: [...pre, ...args],
-    env: cleanEnv(opts.env ?? {}),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnChild(args, opts.env);
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -69,16 +61,24 @@ export function spawnCli(
   args: string[],
   opts: { env?: Record<string, string>; onLine?: (line: string) => void; wrap?: string[] } = {},
 ): CliProcess {
-  const [cmd, ...pre] = [...(opts.wrap ?? []), ...cliCommand()];
-  const child = new Deno.Command(cmd, {
+  return new CliProcess(spawnChild(args, opts.env, opts.wrap), opts.onLine);
+}
+
+/** The CLI as a child process with piped output and a clean environment. */
+function spawnChild(
+  args: string[],
+  env: Record<string, string> = {},
+  wrap: string[] = [],
+): Deno.ChildProcess {
+  const [cmd, ...pre] = [...wrap, ...cliCommand()];
+  return new Deno.Command(cmd, {
     args: [...pre, ...args],
-    env: cleanEnv(opts.env ?? {}),
+    env: cleanEnv(env),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  return new CliProcess(child, opts.onLine);
 }
 
 export class CliProcess {
