@@ -1,0 +1,382 @@
+/**
+ * Recovery decisions (docs/recovery.md). Pure functions only: what the registry records about
+ * each place holder (`holders/<node>`), recovery plans (`recovery/<n>`), when a stale place may
+ * be taken, and when a lost quorum is rebuilt with `raft/peers.json`. The I/O is in holder.ts
+ * and quorum.ts.
+ */
+import { nodeNameProblem, parseJoinAddress } from "../registry/layout.ts";
+
+export const HOLDERS_DIR = "holders";
+export const RECOVERY_DIR = "recovery";
+export const CLUSTER_FORMED_KEY = "cluster/formed";
+/** Largest record or plan body read. */
+export const MAX_RECORD_BODY = 4096;
+/** Default recovery wait, in expiry windows (the issue bounds it at 10). */
+export const RECOVER_AFTER_EXPIRIES = 5;
+/** Consul's server RPC port: raft addresses are `IP:8300`. */
+export const RAFT_PORT = 8300;
+
+export type ServersLostPolicy = "wait" | "new-cluster";
+export const SERVERS_LOST_POLICIES: readonly ServersLostPolicy[] = ["wait", "new-cluster"];
+
+/** What a server writes about itself every tick (`holders/<node>`). */
+export interface HolderRecord {
+  node: string;
+  /** consul's node-id (a UUID). */
+  nodeId: string;
+  /** The join IP (raft address is `address:8300`). */
+  address: string;
+  place: number;
+  epoch: number;
+  raft: {
+    /** consul's raft state: Leader, Follower, Candidate, Shutdown. */
+    state: string;
+    lastIndex: number;
+    lastTerm: number;
+    /** Its agent named a leader when the record was written. */
+    leader: boolean;
+  };
+}
+
+/** A record as read, with its age on the store's clock. */
+export interface SeenRecord extends HolderRecord {
+  ageSeconds: number;
+}
+
+export function holderKey(node: string): string {
+  return `${HOLDERS_DIR}/${node}`;
+}
+
+export function recoveryKey(n: number): string {
+  return `${RECOVERY_DIR}/${String(n).padStart(10, "0")}`;
+}
+
+export function parseRecoveryKey(key: string): number | undefined {
+  const m = /^recovery\/(\d{10})$/.exec(key);
+  return m ? Number(m[1]) : undefined;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Parses a holder record; undefined when it is not one (registry contents are untrusted). */
+export function parseHolderRecord(text: string | undefined): HolderRecord | undefined {
+  const v = parseJson(text);
+  if (!v) return undefined;
+  const raft = v.raft as Record<string, unknown> | undefined;
+  if (
+    typeof v.node !== "string" || nodeNameProblem(v.node) !== undefined ||
+    typeof v.nodeId !== "string" || !UUID_RE.test(v.nodeId) ||
+    typeof v.address !== "string" || parseJoinAddress(v.address) === undefined ||
+    !isCount(v.place) || !isCount(v.epoch) || typeof raft !== "object" || raft === null ||
+    typeof raft.state !== "string" || !/^[A-Za-z]{1,20}$/.test(raft.state) ||
+    !isCount(raft.lastIndex) || !isCount(raft.lastTerm) || typeof raft.leader !== "boolean"
+  ) return undefined;
+  return {
+    node: v.node,
+    nodeId: v.nodeId.toLowerCase(),
+    address: parseJoinAddress(v.address)!,
+    place: v.place,
+    epoch: v.epoch,
+    raft: {
+      state: raft.state,
+      lastIndex: raft.lastIndex,
+      lastTerm: raft.lastTerm,
+      leader: raft.leader,
+    },
+  };
+}
+
+export function encodeHolderRecord(r: HolderRecord): string {
+  return JSON.stringify({ v: 1, ...r });
+}
+
+/** One server named by a plan. */
+export interface Survivor {
+  node: string;
+  nodeId: string;
+  address: string;
+}
+
+export interface RecoveryPlan {
+  n: number;
+  /** peers: rebuild raft from the survivors; new-cluster: stale places may be taken (I5). */
+  kind: "peers" | "new-cluster";
+  by: string;
+  reason: string;
+  survivors: Survivor[];
+  /** Each place's highest epoch when the plan was made: those claims may be replaced. */
+  places: Record<string, number>;
+  survivorIndex: number;
+  highestIndex: number;
+}
+
+export interface SeenPlan extends RecoveryPlan {
+  ageSeconds: number;
+}
+
+export function encodePlan(p: Omit<RecoveryPlan, "n">): string {
+  return JSON.stringify({ v: 1, ...p });
+}
+
+/** Parses a plan read at `recovery/<n>`; undefined when malformed. */
+export function parsePlan(n: number, text: string | undefined): RecoveryPlan | undefined {
+  const v = parseJson(text);
+  if (!v || (v.kind !== "peers" && v.kind !== "new-cluster")) return undefined;
+  if (typeof v.by !== "string" || typeof v.reason !== "string" || v.reason.length > 1000) {
+    return undefined;
+  }
+  if (!Array.isArray(v.survivors) || v.survivors.length > 100) return undefined;
+  const survivors: Survivor[] = [];
+  for (const s of v.survivors as Record<string, unknown>[]) {
+    if (
+      typeof s?.node !== "string" || nodeNameProblem(s.node) !== undefined ||
+      typeof s.nodeId !== "string" || !UUID_RE.test(s.nodeId) ||
+      typeof s.address !== "string" || parseJoinAddress(s.address) === undefined
+    ) return undefined;
+    survivors.push({
+      node: s.node,
+      nodeId: s.nodeId.toLowerCase(),
+      address: parseJoinAddress(s.address)!,
+    });
+  }
+  const places: Record<string, number> = {};
+  if (typeof v.places !== "object" || v.places === null) return undefined;
+  for (const [k, e] of Object.entries(v.places as Record<string, unknown>)) {
+    if (!/^\d{1,2}$/.test(k) || !isCount(e)) return undefined;
+    places[k] = e;
+  }
+  return {
+    n,
+    kind: v.kind,
+    by: v.by.slice(0, 128),
+    reason: v.reason,
+    survivors,
+    places,
+    survivorIndex: isCount(v.survivorIndex) ? v.survivorIndex : 0,
+    highestIndex: isCount(v.highestIndex) ? v.highestIndex : 0,
+  };
+}
+
+/** `raft/peers.json` (raft protocol 3) for the given servers. */
+export function peersJson(survivors: readonly Survivor[]): string {
+  const list = survivors.map((s) => ({
+    id: s.nodeId,
+    address: s.address.includes(":") ? `[${s.address}]:${RAFT_PORT}` : `${s.address}:${RAFT_PORT}`,
+    non_voter: false,
+  }));
+  return JSON.stringify(list, null, 2) + "\n";
+}
+
+// ---- who may take a stale place --------------------------------------------------------------
+
+export interface TakeInput {
+  /** A fresh holder record (or, for a running client, its own agent) knows a leader. */
+  leaderKnown: boolean;
+  place: number;
+  /** The epoch of the stale claim. */
+  epoch: number;
+  plans: readonly RecoveryPlan[];
+}
+
+/** Whether a stale place may be taken (docs/recovery.md, "Who may take a place"). */
+export function mayTakeStale(i: TakeInput): { ok: boolean; why: string } {
+  if (i.leaderKnown) return { ok: true, why: "a leader exists: replacing a lost server" };
+  const plan = i.plans.find((p) =>
+    p.kind === "new-cluster" && (p.places[String(i.place)] ?? -1) >= i.epoch
+  );
+  if (plan) return { ok: true, why: `new-cluster plan ${plan.n} (${plan.reason})` };
+  return { ok: false, why: "no leader exists: a leaderless cluster's places are not taken" };
+}
+
+/** True when a fresh record says its agent knows a leader. */
+export function leaderInRecords(records: readonly SeenRecord[], expirySeconds: number): boolean {
+  return records.some((r) => r.ageSeconds <= expirySeconds && r.raft.leader);
+}
+
+// ---- quorum recovery (I4) ------------------------------------------------------------------
+
+export interface RecoveryInput {
+  node: string;
+  autoRecover: boolean;
+  expirySeconds: number;
+  /** W: how long no leader must have been seen, continuously. */
+  waitSeconds: number;
+  /** Seconds since this server last saw a leader (its agent or a fresh record). */
+  leaderlessSeconds: number;
+  leaderNow: boolean;
+  self: { nodeId: string; address: string; lastIndex: number; lastTerm: number };
+  /** Voters of this server's raft configuration (read locally, `?stale`). */
+  voters: readonly { id: string; address: string }[];
+  records: readonly SeenRecord[];
+  plans: readonly SeenPlan[];
+  /** The highest plan number this node applied (local state), 0 for none. */
+  lastApplied: number;
+}
+
+export type RecoveryDecision =
+  | { kind: "none"; why: string }
+  | { kind: "wait"; why: string; remainingSeconds: number }
+  | { kind: "publish"; plan: Omit<RecoveryPlan, "n">; lossWarning?: string }
+  | { kind: "apply"; plan: RecoveryPlan; peers: string };
+
+/** What a server does about a missing leader (I4, I6). */
+export function decideRecovery(i: RecoveryInput): RecoveryDecision {
+  if (i.leaderNow || leaderInRecords(i.records, i.expirySeconds)) {
+    return { kind: "none", why: "a leader exists" };
+  }
+  if (i.voters.length === 0) return { kind: "none", why: "no raft configuration known yet" };
+  const selfId = i.self.nodeId.toLowerCase();
+  // A plan naming this node, newer than the last applied, fresh enough: carry it out.
+  const pending = i.plans
+    .filter((p) =>
+      p.kind === "peers" && p.n > i.lastApplied &&
+      p.ageSeconds <= Math.max(i.waitSeconds, 3 * i.expirySeconds) &&
+      p.survivors.some((s) => s.nodeId === selfId && s.node === i.node)
+    )
+    .sort((a, b) => b.n - a.n)[0];
+  if (pending && i.autoRecover) {
+    return { kind: "apply", plan: pending, peers: peersJson(pending.survivors) };
+  }
+  const fresh = new Map<string, SeenRecord>();
+  for (const r of i.records) {
+    if (r.ageSeconds <= i.expirySeconds && r.node !== i.node) fresh.set(r.nodeId, r);
+  }
+  const survivors: (Survivor & { lastIndex: number; lastTerm: number })[] = [];
+  for (const v of i.voters) {
+    const id = v.id.toLowerCase();
+    if (id === selfId) {
+      survivors.push({ ...i.self, node: i.node, nodeId: selfId });
+      continue;
+    }
+    const r = fresh.get(id);
+    if (r) {
+      survivors.push({
+        node: r.node,
+        nodeId: id,
+        address: r.address,
+        lastIndex: r.raft.lastIndex,
+        lastTerm: r.raft.lastTerm,
+      });
+    }
+  }
+  const quorum = Math.floor(i.voters.length / 2) + 1;
+  if (!survivors.some((s) => s.nodeId === selfId)) {
+    return { kind: "none", why: "this server is not a voter of its raft configuration" };
+  }
+  if (survivors.length >= quorum) {
+    return {
+      kind: "none",
+      why:
+        `${survivors.length} of ${i.voters.length} voters are alive (a quorum): an election, not a lost quorum`,
+    };
+  }
+  const lost = `${survivors.length} of ${i.voters.length} voters alive, ${quorum} needed`;
+  if (!i.autoRecover) {
+    return { kind: "none", why: `quorum lost (${lost}); auto-recovery is off (--no-auto-recover)` };
+  }
+  if (i.leaderlessSeconds < i.waitSeconds) {
+    return {
+      kind: "wait",
+      why: `quorum lost (${lost}): rebuilding from the survivors unless a leader appears`,
+      remainingSeconds: i.waitSeconds - i.leaderlessSeconds,
+    };
+  }
+  const recent = i.plans.find((p) => p.kind === "peers" && p.ageSeconds < i.waitSeconds);
+  if (recent) {
+    return { kind: "none", why: `recovery plan ${recent.n} is being carried out` };
+  }
+  const best =
+    [...survivors].sort((a, b) =>
+      b.lastTerm - a.lastTerm || b.lastIndex - a.lastIndex || (a.node < b.node ? -1 : 1)
+    )[0];
+  if (best.nodeId !== selfId) {
+    return { kind: "none", why: `quorum lost (${lost}): ${best.node} coordinates the recovery` };
+  }
+  const survivorIndex = Math.max(...survivors.map((s) => s.lastIndex));
+  const highestIndex = Math.max(survivorIndex, ...i.records.map((r) => r.raft.lastIndex));
+  const plan = {
+    kind: "peers" as const,
+    by: i.node,
+    reason: `quorum lost for ${Math.round(i.leaderlessSeconds)} s (${lost})`,
+    survivors: survivors.map(({ node, nodeId, address }) => ({ node, nodeId, address })),
+    places: {},
+    survivorIndex,
+    highestIndex,
+  };
+  return {
+    kind: "publish",
+    plan,
+    lossWarning: highestIndex > survivorIndex
+      ? `raft entries ${
+        survivorIndex + 1
+      }..${highestIndex} were recorded by servers that are gone and may be lost`
+      : undefined,
+  };
+}
+
+// ---- all servers lost (I5) -----------------------------------------------------------------
+
+export interface AllLostInput {
+  policy: ServersLostPolicy;
+  autoRecover: boolean;
+  waitSeconds: number;
+  /** Seconds since any holder was last heard of (record or server heartbeat); Infinity: never. */
+  silentSeconds: number;
+  /** Highest epoch per place now. */
+  places: Record<string, number>;
+  plans: readonly RecoveryPlan[];
+}
+
+export type AllLostDecision =
+  | { kind: "wait"; why: string }
+  | { kind: "publish"; plan: Omit<RecoveryPlan, "n"> };
+
+/** What a node does when a cluster existed and no server of it is alive (I5). */
+export function decideAllLost(i: AllLostInput, node: string): AllLostDecision {
+  const covered = i.plans.some((p) =>
+    p.kind === "new-cluster" &&
+    Object.entries(i.places).every(([k, e]) => (p.places[k] ?? -1) >= e)
+  );
+  if (covered) return { kind: "wait", why: "a new-cluster plan covers every place" };
+  if (i.policy === "wait") {
+    return {
+      kind: "wait",
+      why: "every server is gone: waiting for a server with the cluster's data to return " +
+        "(--servers-lost wait; `auto-consul recover --new-cluster` forms a new cluster)",
+    };
+  }
+  if (!i.autoRecover) {
+    return { kind: "wait", why: "every server is gone; auto-recovery is off (--no-auto-recover)" };
+  }
+  if (i.silentSeconds < i.waitSeconds) {
+    return {
+      kind: "wait",
+      why: `every server is gone: a new cluster forms in ${
+        Math.ceil(i.waitSeconds - i.silentSeconds)
+      } s (--servers-lost new-cluster)`,
+    };
+  }
+  return {
+    kind: "publish",
+    plan: {
+      kind: "new-cluster",
+      by: node,
+      reason: `no server alive for ${Math.round(i.silentSeconds)} s (--servers-lost new-cluster)`,
+      survivors: [],
+      places: { ...i.places },
+      survivorIndex: 0,
+      highestIndex: 0,
+    },
+  };
+}
+
+function parseJson(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined || text.length > MAX_RECORD_BODY) return undefined;
+  try {
+    const v = JSON.parse(text);
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
