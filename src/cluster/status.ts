@@ -10,7 +10,7 @@ export interface StatusRow {
   /** Role per the registry: "server" when it has a server heartbeat, else "client". */
   role: "server" | "client" | "unknown";
   address?: string;
-  /** Age of the freshest heartbeat in seconds (registry clock). */
+  /** Age of the freshest heartbeat in seconds (the freshness rule); absent when untrusted. */
   ageSeconds?: number;
   registry: "live" | "expired" | "absent";
   /** Serf status as the local agent sees it, when it answered. */
@@ -37,7 +37,10 @@ function freshest(beats: Heartbeat[]): Map<string, Heartbeat> {
   const m = new Map<string, Heartbeat>();
   for (const b of beats) {
     const cur = m.get(b.node);
-    if (!cur || b.lastModified > cur.lastModified) m.set(b.node, b);
+    if (
+      !cur || b.ageSeconds < cur.ageSeconds ||
+      (b.ageSeconds === cur.ageSeconds && b.lastModified > cur.lastModified)
+    ) m.set(b.node, b);
   }
   return m;
 }
@@ -56,7 +59,7 @@ export function buildStatus(input: StatusInput): StatusRow[] {
       node,
       role: sLive || (s && !a) ? "server" : "client",
       address: input.addresses.get(node),
-      ageSeconds: Math.round(best.ageSeconds),
+      ageSeconds: Number.isFinite(best.ageSeconds) ? Math.round(best.ageSeconds) : undefined,
       registry: best.ageSeconds <= input.expirySeconds ? "live" : "expired",
     });
   }

@@ -2,6 +2,12 @@
  * Reading and writing heartbeats. Fetch (`readHeartbeats`), then decide (`liveMembers`,
  * `expired`, pure). Registry contents are untrusted: malformed keys and bodies are skipped
  * with one warning each.
+ *
+ * Freshness that no clock can fool: a heartbeat is live only when the store's time says it
+ * was written within the expiry AND the stamp in its key (the writer's clock, which is what
+ * the gem judged by) is within the expiry plus MAX_CLOCK_SKEW_SECONDS of the store's clock.
+ * Either time lying more than the skew allowance in the future makes it untrusted (never
+ * live): a file touched to 2099 or a key stamped in 2020 but rewritten now both expire.
  */
 import type { Logger } from "../log.ts";
 import type { Registry } from "./registry.ts";
@@ -20,10 +26,38 @@ export interface Heartbeat {
   node: string;
   /** The stamp in the key (the writer's clock). */
   stamp: Date;
-  /** The store's LastModified (the store's clock): used for freshness. */
+  /** The store's LastModified (the store's clock). */
   lastModified: Date;
-  /** Age in seconds measured on the store's clock. */
+  /**
+   * Age in seconds by the freshness rule (`heartbeatAge`): the larger of the store's age and
+   * the stamp's age less the skew allowance; Infinity when either time is in the future
+   * beyond the allowance. Live means `ageSeconds <= expiry`.
+   */
   ageSeconds: number;
+}
+
+/** How far the writer's clock (the key's stamp) may be off the store's clock, in seconds. */
+export const MAX_CLOCK_SKEW_SECONDS = 30;
+
+/**
+ * The freshness rule, pure. `storeAgeSeconds` = store's now − the store's LastModified;
+ * `stampAgeSeconds` = store's now − the key's stamp (both may be negative). Returns the age
+ * to compare with the expiry: live ⇔ result ≤ expiry, i.e. store age ≤ expiry AND stamp age
+ * ≤ expiry + skew. A time more than `skewSeconds` in the future is not believed: Infinity.
+ */
+export function heartbeatAge(
+  storeAgeSeconds: number,
+  stampAgeSeconds: number,
+  skewSeconds = MAX_CLOCK_SKEW_SECONDS,
+): number {
+  if (!Number.isFinite(storeAgeSeconds) || !Number.isFinite(stampAgeSeconds)) return Infinity;
+  if (storeAgeSeconds < -skewSeconds || stampAgeSeconds < -skewSeconds) return Infinity;
+  return Math.max(0, storeAgeSeconds, stampAgeSeconds - skewSeconds);
+}
+
+/** True when a heartbeat of this age is live under `expirySeconds`. */
+export function isLive(ageSeconds: number, expirySeconds: number): boolean {
+  return ageSeconds <= expirySeconds;
 }
 
 export interface Member extends Heartbeat {
@@ -32,7 +66,8 @@ export interface Member extends Heartbeat {
 
 /**
  * Parses a listing into heartbeats; malformed keys are reported through `warn` and skipped.
- * Age is measured against the store's clock, so clock skew between nodes does not matter.
+ * Ages are measured against the store's clock (`heartbeatAge`), so a node's clock can neither
+ * keep its heartbeat alive nor kill it by more than the skew allowance.
  */
 export function parseListing(
   dir: HeartbeatDir,
@@ -47,7 +82,10 @@ export function parseListing(
       warn(o.key, `expected "${dir}/<14-digit UTC stamp>-<node>"`);
       continue;
     }
-    const ageSeconds = Math.max(0, (storeNow.getTime() - o.lastModified.getTime()) / 1000);
+    const ageSeconds = heartbeatAge(
+      (storeNow.getTime() - o.lastModified.getTime()) / 1000,
+      (storeNow.getTime() - p.stamp.getTime()) / 1000,
+    );
     out.push({
       key: o.key,
       dir,
@@ -60,20 +98,26 @@ export function parseListing(
   return out;
 }
 
-/** Freshest heartbeat per node, freshest first, only those younger than `expirySeconds`. */
+/** Freshest heartbeat per node, freshest first, only the live ones (age ≤ `expirySeconds`). */
 export function freshestPerNode<T extends Heartbeat>(beats: T[], expirySeconds: number): T[] {
   const best = new Map<string, T>();
   for (const b of beats) {
-    if (b.ageSeconds > expirySeconds) continue;
+    if (!isLive(b.ageSeconds, expirySeconds)) continue;
     const cur = best.get(b.node);
-    if (!cur || b.lastModified > cur.lastModified) best.set(b.node, b);
+    if (!cur || fresher(b, cur)) best.set(b.node, b);
   }
-  return [...best.values()].sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime());
+  return [...best.values()].sort((a, b) => fresher(a, b) ? -1 : fresher(b, a) ? 1 : 0);
 }
 
-/** Heartbeats older than the expiry (candidates for purge). */
+/** `a` is fresher than `b`: a lower age, then a later store time. */
+function fresher(a: Heartbeat, b: Heartbeat): boolean {
+  if (a.ageSeconds !== b.ageSeconds) return a.ageSeconds < b.ageSeconds;
+  return a.lastModified > b.lastModified;
+}
+
+/** Heartbeats that are not live under the expiry (candidates for purge). */
 export function expired<T extends Heartbeat>(beats: T[], expirySeconds: number): T[] {
-  return beats.filter((b) => b.ageSeconds > expirySeconds);
+  return beats.filter((b) => !isLive(b.ageSeconds, expirySeconds));
 }
 
 /** Lists one heartbeat directory (no bodies read). */

@@ -1,8 +1,10 @@
 /**
  * Generated garbage for the registry: bad keys (stamps, node names, path tricks, shell
  * metacharacters, non-ASCII) and bad bodies (not IPs, 0.0.0.0, binary, 1 MiB), next to a
- * few valid members. Deterministic: the same list every run.
+ * few valid members. Deterministic: the same list every run, except that well-formed keys carry
+ * the current stamp (a key stamped long ago is expired, whatever its store time).
  */
+import { formatStamp } from "../../src/registry/layout.ts";
 
 export interface Planted {
   key: string;
@@ -19,7 +21,8 @@ export interface Garbage {
 const enc = (s: string) => new TextEncoder().encode(s);
 const MIB = 1024 * 1024;
 
-const GOOD_STAMP = "20140516092731";
+/** A current stamp: heartbeats are live only when their key's stamp is recent too. */
+export const GOOD_STAMP = formatStamp(new Date());
 const BAD_STAMPS = [
   "20141316092731", // month 13
   "20140016092731", // month 0

@@ -7,7 +7,7 @@ import { liveMembers } from "../../src/registry/heartbeats.ts";
 import { TEMP_PREFIX } from "../../src/registry/file.ts";
 import { type Backend, captureLog, type Fixture } from "./fixtures.ts";
 import { withFixture } from "./contract.ts";
-import { generateGarbage } from "./garbage.ts";
+import { generateGarbage, GOOD_STAMP } from "./garbage.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -20,7 +20,7 @@ export async function garbageSuite(t: Deno.TestContext, backend: Backend): Promi
       for (let i = 0; i < planted.length; i += 25) {
         await Promise.all(planted.slice(i, i + 25).map((o) => fx.plant(o.key, o.body)));
       }
-      for (const v of valid) await fx.plant(`${v.dir}/20140516092731-${v.node}`, enc(v.body));
+      for (const v of valid) await fx.plant(`${v.dir}/${GOOD_STAMP}-${v.node}`, enc(v.body));
       const special = fx.root ? await plantSpecialFiles(fx) : [];
       assert.ok(planted.length + special.length >= 200, `only ${planted.length} planted`);
 
@@ -45,7 +45,7 @@ export async function garbageSuite(t: Deno.TestContext, backend: Backend): Promi
 /** Folder-only garbage: symlinks out of the folder, a FIFO, a dangling link, a temp file. */
 async function plantSpecialFiles(fx: Fixture): Promise<string[]> {
   const root = fx.root!;
-  const stamp = "20140516092731";
+  const stamp = GOOD_STAMP;
   const keys = [
     `servers/${stamp}-evil`,
     `servers/${stamp}-escape-dir`,

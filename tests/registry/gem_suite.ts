@@ -4,19 +4,26 @@
  */
 import assert from "node:assert/strict";
 import { liveMembers, writeHeartbeat } from "../../src/registry/heartbeats.ts";
+import { formatStamp } from "../../src/registry/layout.ts";
 import { type Backend, captureLog } from "./fixtures.ts";
 import { withFixture } from "./contract.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-/** Objects as the gem leaves them: key `<dir>/<UTC stamp>-<node>`, body the bare IP. */
-const GEM_OBJECTS: [string, string][] = [
-  ["servers/20140516092731-server1", "192.168.50.100"],
-  ["agents/20140516092731-server1", "192.168.50.100"],
-  ["servers/20140516092745-web-1-a", "192.168.50.101"],
-  ["agents/20140516092745-web-1-a", "192.168.50.101"],
-  ["agents/20140516092802-db-2", "10.20.30.40"],
-];
+/**
+ * Objects as the gem leaves them: key `<dir>/<UTC stamp>-<node>`, body the bare IP. The
+ * stamps are the writers' clocks a few seconds ago (a stamp from long ago is expired).
+ */
+function gemObjects(now: Date): [string, string][] {
+  const s = (ago: number) => formatStamp(new Date(now.getTime() - ago * 1000));
+  return [
+    [`servers/${s(30)}-server1`, "192.168.50.100"],
+    [`agents/${s(30)}-server1`, "192.168.50.100"],
+    [`servers/${s(16)}-web-1-a`, "192.168.50.101"],
+    [`agents/${s(16)}-web-1-a`, "192.168.50.101"],
+    [`agents/${s(1)}-db-2`, "10.20.30.40"],
+  ];
+}
 
 export async function gemSuite(t: Deno.TestContext, backend: Backend): Promise<void> {
   await t.step(
@@ -24,13 +31,15 @@ export async function gemSuite(t: Deno.TestContext, backend: Backend): Promise<v
     () =>
       withFixture(backend, async (fx) => {
         const { log, lines } = captureLog();
-        for (const [key, body] of GEM_OBJECTS) await fx.plant(key, enc(body)); // fresh mtime
+        const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+        for (const [key, body] of gemObjects(now)) await fx.plant(key, enc(body)); // fresh mtime
         const servers = await liveMembers(fx.registry, "servers", 120, log);
+        const ago = (s: number) => new Date(now.getTime() - s * 1000).toISOString();
         assert.deepEqual(
           servers.map((m) => [m.node, m.address, m.stamp.toISOString()]).sort(),
           [
-            ["server1", "192.168.50.100", "2014-05-16T09:27:31.000Z"],
-            ["web-1-a", "192.168.50.101", "2014-05-16T09:27:45.000Z"],
+            ["server1", "192.168.50.100", ago(30)],
+            ["web-1-a", "192.168.50.101", ago(16)],
           ],
         );
         const agents = await liveMembers(fx.registry, "agents", 120, log);
