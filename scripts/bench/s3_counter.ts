@@ -4,8 +4,15 @@
  * (GET with `list-type=2`), GET, DELETE, HEAD, other — and by the registry folder it touches
  * (`servers`, `agents`, `slots`, `probe`, ...). What the store sees, not an estimate.
  *
- *   const counter = startS3Counter(s3.endpoint, "127.18.0.1");
- *   // point auto-consul at counter.endpoint; later: counter.snapshot(), counter.stop()
+ * It can also stand for a real region (issue 17): every request waits `delayMs` (± `jitterMs`,
+ * uniform) before it is forwarded, and a share `slowDown` of requests is answered
+ * `503 SlowDown` (as S3 does when a prefix is over its request rate) without reaching the
+ * store. Every request is recorded with its start and end (epoch ms) so a script can find the
+ * critical path (`critical_path.ts`).
+ *
+ *   const counter = startS3Counter(s3.endpoint, "127.18.0.1", { delayMs: 25 });
+ *   // point auto-consul at counter.endpoint; later: counter.snapshot(), counter.records(),
+ *   // counter.stop()
  */
 
 export type Kind = "PUT" | "LIST" | "GET" | "DELETE" | "HEAD" | "other";
@@ -19,11 +26,45 @@ export interface Counts {
   ms: Record<Kind, number>;
 }
 
+/** One request as the proxy saw it. Times are epoch ms (`performance.timeOrigin`-based). */
+export interface RequestRecord {
+  /** Arrival order, from 0. */
+  seq: number;
+  kind: Kind;
+  folder: string;
+  method: string;
+  /** Path and query as received (bucket and key). */
+  path: string;
+  /** When the request arrived at the proxy. */
+  start: number;
+  /** When its answer was sent back. */
+  end: number;
+  status: number;
+  /** Answered 503 SlowDown by the proxy (never reached the store). */
+  injected: boolean;
+}
+
+export interface ProxyOptions {
+  /** Added before forwarding, ms (default 0). */
+  delayMs?: number;
+  /** Uniform jitter around `delayMs`, ms (default 0): the delay is delayMs ± jitterMs. */
+  jitterMs?: number;
+  /** Share of requests answered `503 SlowDown` (0..1, default 0). */
+  slowDown?: number;
+  /** Random source for jitter and faults (default Math.random). */
+  random?: () => number;
+  /** Keep per-request records (default true; a long soak may turn them off). */
+  record?: boolean;
+}
+
 export interface S3Counter {
   /** Where clients send their requests, e.g. "http://127.18.0.1:40123". */
   readonly endpoint: string;
   /** A copy of the counts so far. */
   snapshot(): Counts;
+  /** The requests so far, in arrival order (a copy). */
+  records(): RequestRecord[];
+  /** Clears counts and records. */
   reset(): void;
   stop(): Promise<void>;
 }
@@ -54,20 +95,64 @@ function zero(): Counts {
 
 const HOP_HEADERS = ["content-encoding", "content-length", "transfer-encoding", "connection"];
 
-export function startS3Counter(target: string, host: string): S3Counter {
+/** Wall clock in epoch ms with sub-ms resolution. */
+export const nowMs = (): number => performance.timeOrigin + performance.now();
+
+/** S3's throttling answer, as AWS sends it. */
+function slowDownResponse(): Response {
+  const body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>' +
+    "<Message>Please reduce your request rate.</Message>" +
+    `<RequestId>${crypto.randomUUID()}</RequestId></Error>`;
+  return new Response(body, { status: 503, headers: { "content-type": "application/xml" } });
+}
+
+export function startS3Counter(target: string, host: string, opts: ProxyOptions = {}): S3Counter {
   let counts = zero();
+  let log: RequestRecord[] = [];
+  let seq = 0;
+  const random = opts.random ?? Math.random;
+  const delayMs = opts.delayMs ?? 0;
+  const jitterMs = opts.jitterMs ?? 0;
+  const slowDown = opts.slowDown ?? 0;
   const upstream = target.replace(/\/+$/, "");
   const server = Deno.serve({ hostname: host, port: 0, onListen: () => {} }, async (req) => {
+    const start = nowMs();
     const url = new URL(req.url);
     const kind = kindOf(req.method, url.searchParams);
     const folder = `${kind} ${folderOf(url)}`;
     counts.total[kind]++;
     counts.byFolder[folder] = (counts.byFolder[folder] ?? 0) + 1;
     const t0 = performance.now();
+    const rec: RequestRecord = {
+      seq: seq++,
+      kind,
+      folder: folderOf(url),
+      method: req.method,
+      path: url.pathname + url.search,
+      start,
+      end: start,
+      status: 0,
+      injected: false,
+    };
+    if (opts.record !== false) log.push(rec);
+    const done = (res: Response): Response => {
+      rec.end = nowMs();
+      rec.status = res.status;
+      return res;
+    };
     const headers = new Headers(req.headers);
     headers.delete("host");
     const bytes = new Uint8Array(await req.arrayBuffer());
     const body = bytes.length > 0 || req.method === "PUT" ? bytes : undefined;
+    if (delayMs > 0 || jitterMs > 0) {
+      const wait = Math.max(0, delayMs + (random() * 2 - 1) * jitterMs);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+    if (slowDown > 0 && random() < slowDown) {
+      rec.injected = true;
+      counts.ms[kind] += performance.now() - t0;
+      return done(slowDownResponse());
+    }
     try {
       const res = await fetch(upstream + url.pathname + url.search, {
         method: req.method,
@@ -79,12 +164,14 @@ export function startS3Counter(target: string, host: string): S3Counter {
       const back = new Headers(res.headers);
       for (const h of HOP_HEADERS) back.delete(h);
       const noBody = req.method === "HEAD" || [204, 205, 304].includes(res.status);
-      return new Response(noBody ? null : out, {
-        status: res.status,
-        headers: back,
-      });
+      return done(
+        new Response(noBody ? null : out, {
+          status: res.status,
+          headers: back,
+        }),
+      );
     } catch (err) {
-      return new Response(`proxy: ${(err as Error).message}`, { status: 502 });
+      return done(new Response(`proxy: ${(err as Error).message}`, { status: 502 }));
     } finally {
       counts.ms[kind] += performance.now() - t0;
     }
@@ -93,8 +180,10 @@ export function startS3Counter(target: string, host: string): S3Counter {
   return {
     endpoint: `http://${host}:${addr.port}`,
     snapshot: () => structuredClone(counts),
+    records: () => log.map((r) => ({ ...r })),
     reset: () => {
       counts = zero();
+      log = [];
     },
     stop: async () => {
       await server.shutdown();
