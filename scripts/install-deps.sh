@@ -4,6 +4,7 @@
 #   Consul 1.8.7   from Debian 11's `consul` package, unpacked (no system change)
 #   moto           (an S3-compatible server) from Debian 13's `python3-moto`, unpacked,
 #                  run on this machine's python3 with Debian 12's dependencies.
+#   nftables       (Debian 12's package, installed system-wide) for the partition tests.
 # Idempotent and quiet when everything is already there. Prints nothing on success
 # unless AUTO_CONSUL_INSTALL_VERBOSE=1.
 set -euo pipefail
@@ -60,6 +61,12 @@ fi
 if [ ! -d "$PREFIX/moto/usr/lib/python3/dist-packages/moto" ]; then
   say "installing moto from Debian trixie"
   fetch_deb trixie python3-moto "$PREFIX/moto"
+fi
+# nftables: the partition tests cut traffic between the loopback addresses they own.
+if ! command -v nft >/dev/null 2>&1 && [ ! -x /usr/sbin/nft ]; then
+  say "installing nftables from Debian"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
 fi
 say "deno:   $PREFIX/node_modules/.bin/deno"
 say "consul: $PREFIX/consul/usr/bin/consul"
