@@ -155,3 +155,85 @@ Deno.test("the gem's advisory rule", () => {
   assert.equal(advisoryIsServer("me", 3, new Set(["a", "b", "c"])), false);
   assert.equal(advisoryIsServer("a", 3, new Set(["a", "b", "c"])), true);
 });
+
+Deno.test("mixed fleets: every live server counts, a placeless one occupies a place", () => {
+  const free = (place: number) => ({ place, epoch: 1, why: "free" as const });
+  const claim = (place: number, node: string, ageSeconds = 5, epoch = 1) => ({
+    place,
+    epoch,
+    node,
+    ageSeconds,
+  });
+  const table: [string, Partial<PlaceInput>, ReturnType<typeof decidePlace>][] = [
+    ["-s 1, a live gem server (no slots/): client, no second bootstrap", {
+      servers: 1,
+      liveServers: new Set(["gem-1"]),
+    }, { kind: "claim", attempts: [], placeless: ["gem-1"] }],
+    ["-s 3, one live gem server: only two places may be tried, lowest first", {
+      servers: 3,
+      liveServers: new Set(["gem-1"]),
+    }, { kind: "claim", attempts: [free(0), free(1)], placeless: ["gem-1"] }],
+    ["-s 3, a gem server and one of ours: one spare place", {
+      servers: 3,
+      claims: [claim(0, "ours-0")],
+      liveServers: new Set(["gem-1", "ours-0"]),
+    }, { kind: "claim", attempts: [free(1)], placeless: ["gem-1"] }],
+    ["-s 3, a gem server and two of ours (places 1 and 2): full, place 0 not taken", {
+      servers: 3,
+      claims: [claim(1, "ours-1"), claim(2, "ours-2")],
+      liveServers: new Set(["gem-1", "ours-1", "ours-2"]),
+    }, { kind: "claim", attempts: [], placeless: ["gem-1"] }],
+    ["-s 3, three gem servers: client", {
+      servers: 3,
+      liveServers: new Set(["gem-1", "gem-2", "gem-3"]),
+    }, { kind: "claim", attempts: [], placeless: ["gem-1", "gem-2", "gem-3"] }],
+    ["-s 3, two gem servers and a stale place of ours: one place, free ones first", {
+      servers: 3,
+      claims: [claim(0, "dead", 500)],
+      liveServers: new Set(["gem-1", "gem-2"]),
+    }, { kind: "claim", attempts: [free(1)], placeless: ["gem-1", "gem-2"] }],
+    ["-s 1, a gem server and a stale place of ours: no place", {
+      servers: 1,
+      claims: [claim(0, "dead", 500)],
+      liveServers: new Set(["gem-1"]),
+    }, { kind: "claim", attempts: [], placeless: ["gem-1"] }],
+    ["-s 2, a gem server, one of ours and a stale place: full", {
+      servers: 2,
+      claims: [claim(0, "dead", 500), claim(1, "ours-1")],
+      liveServers: new Set(["gem-1"]),
+    }, { kind: "claim", attempts: [], placeless: ["gem-1"] }],
+    ["-s 3, a just-claimed place (no heartbeat yet) counts as held", {
+      servers: 3,
+      claims: [claim(0, "starting", 1)],
+      liveServers: new Set(["gem-1"]),
+    }, { kind: "claim", attempts: [free(1)], placeless: ["gem-1"] }],
+    ["the gem server expired (not live any more): its capacity is freed", {
+      servers: 1,
+      liveServers: new Set(),
+    }, { kind: "claim", attempts: [free(0)] }],
+    ["my own live server heartbeat does not count against me", {
+      servers: 1,
+      liveServers: new Set(["me"]),
+    }, { kind: "claim", attempts: [free(0)] }],
+    ["a live holder of a place beyond -s (it was lowered) occupies one", {
+      servers: 2,
+      claims: [claim(0, "ours-0"), claim(2, "ours-2")],
+      liveServers: new Set(["ours-0", "ours-2"]),
+    }, { kind: "claim", attempts: [], placeless: ["ours-2"] }],
+    ["a holder keeps its place whatever the count", {
+      servers: 1,
+      claims: [claim(0, "me")],
+      liveServers: new Set(["gem-1", "me"]),
+    }, { kind: "hold", place: 0, epoch: 1 }],
+    ["outage rule for a former client still applies, within the spare capacity", {
+      servers: 3,
+      wasClient: true,
+      claims: [claim(0, "dead-0", 500), claim(1, "dead-1", 500)],
+      liveServers: new Set(["gem-1"]),
+      lastSeen: new Map([["dead-0", 200], ["dead-1", 200]]),
+    }, { kind: "claim", attempts: [free(2)], placeless: ["gem-1"] }],
+  ];
+  for (const [what, over, want] of table) {
+    assert.deepEqual(decidePlace(base(over)), want, what);
+  }
+});

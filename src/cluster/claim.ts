@@ -122,11 +122,15 @@ export async function takePlace(
         }
         log.debug("place taken by another node", { place: a.place, epoch: a.epoch });
       }
+      const others = decision.placeless ?? [];
       return {
         mode: "agent",
-        reason: decision.attempts.length === 0
-          ? `all ${opts.servers} server places are held: running as a client`
-          : `lost the race for every free server place: running as a client`,
+        reason: decision.attempts.length > 0
+          ? `lost the race for every free server place: running as a client`
+          : others.length > 0
+          ? `all ${opts.servers} server places are held (${others.length} by live servers ` +
+            `without a place: ${others.slice(0, 5).join(", ")}): running as a client`
+          : `all ${opts.servers} server places are held: running as a client`,
       };
     }
   }

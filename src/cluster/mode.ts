@@ -46,7 +46,14 @@ export interface ModeResult extends PlaceResult {
 export async function decideMode(opts: ModeOptions, deps: ModeDeps): Promise<ModeResult> {
   if (await modeIsExplicit(opts.dataDir)) {
     const mode = await readMode(opts.dataDir);
-    if (mode) return { mode, explicit: true, reason: `mode ${mode} was set by hand (set_${mode})` };
+    if (mode) {
+      return {
+        mode,
+        explicit: true,
+        reason: `keeping the recorded mode ${mode} (${opts.dataDir}/mode: set by the gem, by ` +
+          `hand or with set_${mode}, not decided by auto-consul)`,
+      };
+    }
   }
   const probe = await probeConditionalWrites(deps.registry);
   let result: PlaceResult;

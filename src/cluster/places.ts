@@ -67,8 +67,15 @@ export type PlaceDecision =
   | { kind: "hold"; place: number; epoch: number }
   /** This node held a place that another node took while it was away: run as a client. */
   | { kind: "lost"; place: number; takenBy?: string }
-  /** Try these claims in order; the first one created wins. Empty: run as a client. */
-  | { kind: "claim"; attempts: { place: number; epoch: number; why: "free" | "stale" }[] }
+  /**
+   * Try these claims in order; the first one created wins. Empty: run as a client.
+   * `placeless`: live servers that hold no place (the gem's, hand-started), each occupying one.
+   */
+  | {
+    kind: "claim";
+    attempts: { place: number; epoch: number; why: "free" | "stale" }[];
+    placeless?: string[];
+  }
   /**
    * Every place's holder is gone, and this node was a client: a whole-site outage, whose
    * servers keep their data and places when they return. Run as a client (for now).
@@ -80,7 +87,11 @@ export type PlaceDecision =
  * - current holder of a place (by node name) → hold it;
  * - held a place per local state but someone else holds it now → lost (client);
  * - otherwise try free places (lowest first), then stale ones: the holder's server heartbeat
- *   expired and the claim itself is older than the expiry.
+ *   expired and the claim itself is older than the expiry;
+ * - every live server counts: a live server heartbeat whose node holds no place (a gem
+ *   server, a hand-started one) occupies one, so only `servers - held - placeless` places
+ *   may be tried, the lowest first (concurrent deciders contend for the same keys). With no
+ *   spare capacity the node is a client: it joins the live servers' cluster.
  */
 export function decidePlace(input: PlaceInput): PlaceDecision {
   const current = new Map<number, PlaceClaim>();
@@ -120,11 +131,30 @@ export function decidePlace(input: PlaceInput): PlaceDecision {
     [...current.values()].some((c) =>
       (c.node !== undefined ? input.lastSeen?.get(c.node) ?? c.ageSeconds : c.ageSeconds) <= grace
     );
+  const placeless = placelessServers(input, current);
+  const held =
+    [...current.values()].filter((c) => !isStale(c, input.liveServers, input.expirySeconds)).length;
+  const spare = Math.max(0, input.servers - held - placeless.length);
+  const limit = <T>(attempts: T[]) => attempts.slice(0, spare);
+  const extra = placeless.length > 0 ? { placeless } : {};
   if (input.wasClient && outage && stale.length > 0) {
     if (free.length === 0) return { kind: "outage", stale: stale.length };
-    return { kind: "claim", attempts: free };
+    return { kind: "claim", attempts: limit(free), ...extra };
   }
-  return { kind: "claim", attempts: [...free, ...stale] };
+  return { kind: "claim", attempts: limit([...free, ...stale]), ...extra };
+}
+
+/**
+ * Live servers (other than this node) that hold none of the current places: the gem's
+ * servers (the gem never writes `slots/`), hand-started ones, or holders of places beyond
+ * `servers`. Sorted by name.
+ */
+export function placelessServers(
+  input: Pick<PlaceInput, "node" | "liveServers">,
+  current: ReadonlyMap<number, PlaceClaim>,
+): string[] {
+  const holders = new Set([...current.values()].map((c) => c.node));
+  return [...input.liveServers].filter((n) => n !== input.node && !holders.has(n)).sort();
 }
 
 export function isStale(c: PlaceClaim, live: ReadonlySet<string>, expirySeconds: number): boolean {

@@ -1,7 +1,15 @@
 /**
- * Local state in <data-dir>: the gem's mode file (`mode`: "server" or "agent") and the server
- * place this node holds (`place.json`). Every write is atomic (temp file, fsync, rename), so a
- * crash never leaves a half-written file.
+ * Local state in <data-dir>: the gem's mode file (`mode`: exactly "server" or "agent", no
+ * newline, as the gem writes and reads it) and the server place this node holds
+ * (`place.json`). Every write is atomic (temp file, fsync, rename), so a crash never leaves a
+ * half-written file.
+ *
+ * Who recorded the mode decides whether `run` keeps it, as the gem's `run` kept any recorded
+ * mode: a mode auto-consul decided itself carries the marker `mode.decided` and is decided
+ * again by `run`; a mode without it (written by the gem's set_mode/set_server/set_agent, by
+ * hand, or by our set_server/set_agent) is kept. Earlier auto-consul versions wrote the mode
+ * with a trailing newline (which the gem rejects) and marked hand-set modes `mode.explicit`:
+ * such a file counts as decided unless that marker is there.
  */
 import type { HeldPlace } from "./places.ts";
 
@@ -9,7 +17,9 @@ export type Mode = "server" | "agent";
 
 export const MODE_FILE = "mode";
 export const PLACE_FILE = "place.json";
-/** Present when the mode was set by hand (set_server / set_agent): `run` then respects it. */
+/** Present when auto-consul decided the recorded mode itself (`run`, `set_mode`). */
+export const DECIDED_FILE = "mode.decided";
+/** Earlier versions' marker of a mode set by hand (read for upgrades, no longer written). */
 export const EXPLICIT_FILE = "mode.explicit";
 
 export async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
@@ -40,26 +50,75 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
+/** The mode file's bytes as the gem writes them: "server" or "agent", no newline. */
+export function modeFileText(mode: Mode): string {
+  return mode;
+}
+
+/** Parses a mode file's text (a trailing newline tolerated); undefined when it is no mode. */
+export function parseModeText(text: string): Mode | undefined {
+  const v = text.replace(/\r?\n$/, "");
+  return v === "server" || v === "agent" ? v : undefined;
+}
+
+/**
+ * Pure: whether `run` keeps a recorded mode (true) or decides again (false), from the file's
+ * text and the markers present. Kept: the gem's exact bytes without our `mode.decided`, or an
+ * earlier version's hand-set mark. Decided again: our marker, or an earlier version's own
+ * decision (trailing newline, no hand-set mark).
+ */
+export function modeIsKept(
+  text: string,
+  markers: { decided: boolean; legacyExplicit: boolean },
+): boolean {
+  if (markers.legacyExplicit) return true;
+  if (markers.decided) return false;
+  return !/\n$/.test(text);
+}
+
 /** The recorded mode; undefined when none. A bad file is an error naming it. */
 export async function readMode(dataDir: string): Promise<Mode | undefined> {
   const path = `${dataDir}/${MODE_FILE}`;
   const text = await readText(path);
   if (text === undefined) return undefined;
+  const mode = parseModeText(text);
+  if (mode) return mode;
   const v = text.replace(/\r?\n$/, "");
-  if (v === "server" || v === "agent") return v;
   throw new TypeError(`mode file ${path} holds "${v.slice(0, 40)}": expected "server" or "agent"`);
 }
 
-export async function writeMode(dataDir: string, mode: Mode, explicit = false): Promise<void> {
-  await writeAtomic(`${dataDir}/${MODE_FILE}`, `${mode}\n`);
-  if (explicit) await writeAtomic(`${dataDir}/${EXPLICIT_FILE}`, "set by hand\n");
-  else await removeIfPresent(`${dataDir}/${EXPLICIT_FILE}`);
+/**
+ * Records the mode in the gem's bytes. `pinned` (set_server/set_agent): `run` keeps it;
+ * otherwise auto-consul decided it and marks it so (the marker is written first: a crash in
+ * between leaves a mode `run` decides again, never a decision that looks pinned).
+ */
+export async function writeMode(dataDir: string, mode: Mode, pinned = false): Promise<void> {
+  if (pinned) {
+    await removeIfPresent(`${dataDir}/${DECIDED_FILE}`);
+  } else {
+    await writeAtomic(`${dataDir}/${DECIDED_FILE}`, "decided by auto-consul\n");
+  }
+  await removeIfPresent(`${dataDir}/${EXPLICIT_FILE}`);
+  await writeAtomic(`${dataDir}/${MODE_FILE}`, modeFileText(mode));
 }
 
-/** True when the recorded mode was set by hand with set_server or set_agent. */
+/**
+ * True when a mode is recorded that auto-consul did not decide itself (the gem, a hand, or
+ * set_server/set_agent): `run` keeps it, as the gem's `run` did.
+ */
 export async function modeIsExplicit(dataDir: string): Promise<boolean> {
+  const text = await readText(`${dataDir}/${MODE_FILE}`);
+  if (text === undefined || parseModeText(text) === undefined) return false;
+  const [decided, legacyExplicit] = await Promise.all([
+    exists(`${dataDir}/${DECIDED_FILE}`),
+    exists(`${dataDir}/${EXPLICIT_FILE}`),
+  ]);
+  return modeIsKept(text, { decided, legacyExplicit });
+}
+
+async function exists(path: string): Promise<boolean> {
   try {
-    await Deno.stat(`${dataDir}/${EXPLICIT_FILE}`);
+    await Deno.stat(path);
     return true;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
