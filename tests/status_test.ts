@@ -1,7 +1,33 @@
 /** `status` against a real 3-server cluster: registry rows merged with serf and raft. */
 import assert from "node:assert/strict";
+import { parseConfig } from "../src/cli/config.ts";
+import { statusCommand } from "../src/commands/status.ts";
+import { ConsulClient } from "../src/consul/client.ts";
+import { Logger } from "../src/log.ts";
+import { openRegistry } from "../src/registry/open.ts";
 import { runCli } from "./harness/cli.ts";
 import { withCluster } from "./harness/consul.ts";
+import { waitFor } from "./harness/wait.ts";
+
+/** Runs `status` in this process against `httpAddr` (no CLI start-up in the timing). */
+async function statusInProcess(root: string, httpAddr: string, json: boolean) {
+  const parsed = parseConfig({
+    argv: ["-r", `file://${root}`, "status", ...(json ? ["--json"] : [])],
+    env: {},
+    hostname: "tester",
+  });
+  if (parsed.kind !== "command") throw new Error("not a command");
+  const log = new Logger({ level: "error" });
+  let out = "";
+  const started = performance.now();
+  const code = await statusCommand(parsed.config, {
+    log,
+    consul: new ConsulClient({ baseUrl: httpAddr }),
+    openRegistry: () => openRegistry(`file://${root}`, { log }),
+    print: (t) => out += t,
+  });
+  return { code, out, ms: performance.now() - started };
+}
 
 Deno.test("status --json: leader and voters right on a real 3-server cluster, expired rows marked", async () => {
   const root = await Deno.makeTempDir();
@@ -70,9 +96,47 @@ Deno.test("status --json: leader and voters right on a real 3-server cluster, ex
       });
       assert.equal(t.code, 0, t.stderr);
       const lines = t.stdout.trimEnd().split("\n");
-      assert.match(lines[0], /^NODE\s+ROLE\s+ADDRESS\s+AGE\s+REGISTRY\s+SERF\s+VOTER\s+LEADER$/);
-      assert.equal(lines.length, 1 + 5);
-      assert.ok(lines.some((l) => l.startsWith(leader.node) && /\byes\s+yes$/.test(l)), t.stdout);
+      assert.match(
+        lines[0],
+        /^NODE\s+ROLE\s+ADDRESS\s+AGE\s+REGISTRY\s+SERF\s+VOTER\s+LEADER\s+PLACE$/,
+      );
+      assert.equal(lines.indexOf(""), 1 + 5, t.stdout);
+      assert.ok(
+        lines.some((l) => l.startsWith(leader.node) && /\byes\s+yes\s+-$/.test(l)),
+        t.stdout,
+      );
+      assert.ok(lines.includes(`Leader: ${leader.node} (${leader.rpcAddr})`), t.stdout);
+
+      // No leader: two of three servers die. status asks the survivor, which still has the
+      // raft configuration (stale read) but no leader: bounded, addresses kept, said plainly.
+      const survivor = cluster.servers.find((s) => s !== leader)!;
+      await Promise.all(cluster.servers.filter((s) => s !== survivor).map((s) => s.kill9()));
+      await waitFor(async () => (await survivor.client.leader()) === undefined, {
+        what: `${survivor.node} to lose its leader`,
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      });
+      const text = await statusInProcess(root, survivor.httpAddr, false);
+      assert.equal(text.code, 0);
+      assert.match(text.out, /^Leader: NO LEADER: /m, text.out);
+      const js = await statusInProcess(root, survivor.httpAddr, true);
+      console.log(
+        `status with no leader: ${Math.round(text.ms)} ms (text), ${Math.round(js.ms)} ms (json)`,
+      );
+      assert.ok(text.ms <= 2_000 && js.ms <= 2_000, `status took ${text.ms} / ${js.ms} ms`);
+      const noLeader = JSON.parse(js.out);
+      assert.equal(noLeader.leader.state, "none");
+      assert.equal(noLeader.agent.raft, "read");
+      const byNode = new Map<string, Row>(noLeader.members.map((m: Row) => [m.node, m]));
+      for (const s of cluster.servers) {
+        const row = byNode.get(s.node)!;
+        assert.deepEqual([row.role, row.address, row.voter, row.leader], [
+          "server",
+          s.ip,
+          true,
+          false,
+        ]);
+      }
     });
     // With no agent answering: the registry view only, said so.
     const r = await runCli(["-r", `file://${root}`, "status"], {

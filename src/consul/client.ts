@@ -90,6 +90,33 @@ export interface RaftConfiguration {
   index: number;
 }
 
+/** One server in GET /v1/operator/autopilot/health. */
+export interface AutopilotServerHealth {
+  id: string;
+  name: string;
+  address: string;
+  version: string;
+  leader: boolean;
+  voter: boolean;
+  healthy: boolean;
+  /** A Go duration ("12.3ms"), "" when absent. */
+  lastContact: string;
+  serfStatus: string;
+}
+
+export interface AutopilotHealth {
+  healthy: boolean;
+  failureTolerance: number;
+  servers: AutopilotServerHealth[];
+}
+
+/** A node in the catalog (GET /v1/catalog/nodes). */
+export interface CatalogNode {
+  id: string;
+  node: string;
+  address: string;
+}
+
 export interface KvEntry {
   key: string;
   /** The value as UTF-8 text ("" for an empty value). */
@@ -431,12 +458,18 @@ export class ConsulClient {
     return (await this.#json<string[] | null>("GET", "/v1/status/peers", opts)) ?? [];
   }
 
-  /** GET /v1/operator/raft/configuration */
-  async raftConfiguration(opts?: CallOptions): Promise<RaftConfiguration> {
+  /**
+   * GET /v1/operator/raft/configuration — with `stale`, any server answers from its own copy
+   * (no leader needed: without it a leaderless cluster holds the call for consul's RPC hold
+   * timeout, about 7 s, then fails).
+   */
+  async raftConfiguration(
+    opts: CallOptions & { stale?: boolean } = {},
+  ): Promise<RaftConfiguration> {
     const raw = await this.#json<Record<string, unknown>>(
       "GET",
       "/v1/operator/raft/configuration",
-      opts,
+      { ...opts, query: { stale: opts.stale ? "" : undefined } },
     );
     const servers = ((raw.Servers ?? []) as Record<string, unknown>[]).map((s) => ({
       id: str(s.ID),
@@ -447,6 +480,40 @@ export class ConsulClient {
       protocolVersion: str(s.ProtocolVersion),
     }));
     return { servers, index: num(raw.Index) };
+  }
+
+  /** GET /v1/operator/autopilot/health — needs a leader (a ConsulError otherwise). */
+  async autopilotHealth(opts?: CallOptions): Promise<AutopilotHealth> {
+    const reply = await this.#request("GET", "/v1/operator/autopilot/health", {
+      ...opts,
+      // consul answers 429 when the cluster is unhealthy, with the same body
+      allow: [429],
+    });
+    const raw = parse<Record<string, unknown>>(reply, "GET", "autopilot health");
+    return {
+      healthy: raw.Healthy === true,
+      failureTolerance: num(raw.FailureTolerance),
+      servers: ((raw.Servers ?? []) as Record<string, unknown>[]).map((s) => ({
+        id: str(s.ID),
+        name: str(s.Name),
+        address: str(s.Address),
+        version: str(s.Version),
+        leader: s.Leader === true,
+        voter: s.Voter === true,
+        healthy: s.Healthy === true,
+        lastContact: str(s.LastContact),
+        serfStatus: str(s.SerfStatus),
+      })),
+    };
+  }
+
+  /** GET /v1/catalog/nodes — every node in the catalog, with its node ID. */
+  async catalogNodes(opts: CallOptions & { stale?: boolean } = {}): Promise<CatalogNode[]> {
+    const list = await this.#json<Record<string, unknown>[] | null>("GET", "/v1/catalog/nodes", {
+      ...opts,
+      query: { stale: opts.stale ? "" : undefined },
+    });
+    return (list ?? []).map((n) => ({ id: str(n.ID), node: str(n.Node), address: str(n.Address) }));
   }
 
   /** GET /v1/operator/autopilot/configuration */

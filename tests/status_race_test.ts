@@ -1,0 +1,70 @@
+/**
+ * `status` never loses an address to a heartbeat rotation: nodes rewrite their heartbeats
+ * (new key, old key deleted) while status reads the registry, AUTO_CONSUL_RACE_REPS times
+ * (default 200).
+ */
+import assert from "node:assert/strict";
+import { readRegistryView } from "../src/cluster/observe.ts";
+import { Logger } from "../src/log.ts";
+import { writeHeartbeat } from "../src/registry/heartbeats.ts";
+import { FileRegistry } from "../src/registry/file.ts";
+
+const REPS = Number(Deno.env.get("AUTO_CONSUL_RACE_REPS") ?? "200");
+
+Deno.test(`status: no address lost while heartbeats rotate (${REPS} reads)`, async () => {
+  const root = await Deno.makeTempDir();
+  const log = new Logger({ level: "error" });
+  const registry = new FileRegistry({ root, log });
+  const nodes = Array.from({ length: 6 }, (_, i) => `node-${i}`);
+  const address = (n: string) => `10.9.0.${nodes.indexOf(n) + 1}`;
+  // Each rotation moves the writer's clock by a second, so every write is a new key.
+  let clock = Date.parse("2026-12-02T05:00:00Z");
+  const previous = new Map<string, string[]>();
+  const rotate = async (node: string) => {
+    const w = await writeHeartbeat(registry, {
+      node,
+      address: address(node),
+      dirs: node.endsWith("0") || node.endsWith("1") ? ["servers", "agents"] : ["agents"],
+      now: new Date(clock += 1000),
+      previous: previous.get(node),
+    }, log);
+    previous.set(node, w.keys);
+  };
+  try {
+    for (const n of nodes) await rotate(n);
+    let stop = false;
+    let rotations = 0;
+    const writer = (async () => {
+      while (!stop) {
+        for (const n of nodes) {
+          await rotate(n);
+          rotations++;
+        }
+      }
+    })();
+    let lost = 0;
+    let rereads = 0;
+    try {
+      for (let i = 0; i < REPS; i++) {
+        const view = await readRegistryView(registry, log);
+        rereads += view.rereads;
+        for (const n of nodes) {
+          if (view.addresses.get(n) !== address(n)) {
+            lost++;
+            console.error(`read ${i}: ${n} has ${view.addresses.get(n) ?? "no address"}`);
+          }
+        }
+      }
+    } finally {
+      stop = true;
+      await writer;
+    }
+    assert.equal(lost, 0, `${lost} addresses lost in ${REPS} reads`);
+    assert.ok(rotations > REPS, `the writer rotated during the reads (${rotations} rotations)`);
+    // The race was really there: some reads found a listed key gone and read again.
+    if (REPS >= 50) assert.ok(rereads > 0, "no read ever met a rotation: the test proves nothing");
+    console.log(`${REPS} reads, ${rotations} rotations, ${rereads} re-reads, 0 addresses lost`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
