@@ -8,7 +8,7 @@
  * exactly the state of servers that moved.
  */
 import type { Member as SerfMember, RaftConfiguration, RaftServer } from "../consul/client.ts";
-import type { Heartbeat } from "../registry/heartbeats.ts";
+import { freshestPerNode, type Heartbeat, isLive } from "../registry/heartbeats.ts";
 import type { PlaceClaim } from "./places.ts";
 
 export interface StatusRow {
@@ -72,15 +72,7 @@ export interface StatusView {
 }
 
 function freshest(beats: Heartbeat[]): Map<string, Heartbeat> {
-  const m = new Map<string, Heartbeat>();
-  for (const b of beats) {
-    const cur = m.get(b.node);
-    if (
-      !cur || b.ageSeconds < cur.ageSeconds ||
-      (b.ageSeconds === cur.ageSeconds && b.lastModified > cur.lastModified)
-    ) m.set(b.node, b);
-  }
-  return m;
+  return new Map(freshestPerNode(beats, Infinity).map((b) => [b.node, b]));
 }
 
 /** The serf member a raft entry belongs to: by node ID, then address, then name. */
@@ -127,8 +119,7 @@ export function buildStatus(input: StatusInput): StatusView {
   for (const node of new Set([...servers.keys(), ...agents.keys()])) {
     const s = servers.get(node);
     const a = agents.get(node);
-    const best = [s, a].filter((h): h is Heartbeat => h !== undefined)
-      .sort((x, y) => x.ageSeconds - y.ageSeconds)[0];
+    const best = freshestPerNode([s, a].filter((h) => h !== undefined), Infinity)[0];
     // A server writes both directories with one stamp; a node that became a client keeps
     // writing agents/ only, so its server heartbeat falls behind.
     const asServer = s !== undefined && (!a || s.stamp.getTime() >= a.stamp.getTime() - 1000);
@@ -137,7 +128,7 @@ export function buildStatus(input: StatusInput): StatusView {
       role: asServer || holders.has(node) ? "server" : "client",
       address: input.addresses.get(node),
       ageSeconds: Number.isFinite(best.ageSeconds) ? Math.round(best.ageSeconds) : undefined,
-      registry: best.ageSeconds <= input.expirySeconds ? "live" : "expired",
+      registry: isLive(best.ageSeconds, input.expirySeconds) ? "live" : "expired",
     });
   }
   const agent = input.agent;
