@@ -10,7 +10,7 @@ import type { Logger } from "../log.ts";
 import { contend, type LockHolder, sessionCandidate } from "./lock.ts";
 import { ensureQuery, queryDnsName, type QueryOutcome, queryTags } from "./query.ts";
 import { ensureSession, serviceCheckIds } from "./session.ts";
-import { reregistration, type Role } from "./tags.ts";
+import { reregistration, type Role, roleOfTags } from "./tags.ts";
 
 export interface RoundContext {
   consul: ConsulClient;
@@ -35,6 +35,8 @@ export interface RoundResult {
   /** Index for a blocking query on the lock key. */
   lockIndex: number;
   tagsWritten: boolean;
+  /** The role the service's tags said before this round (undefined: none or both). */
+  tagRoleBefore?: Role;
   query: QueryOutcome & { dns: string };
 }
 
@@ -116,6 +118,7 @@ export async function electRound(
     retryInMs,
     lockIndex: outcome.index,
     tagsWritten: reg !== undefined,
+    tagRoleBefore: roleOfTags(service.Tags ?? [], opts),
     query: { ...query, dns: queryDnsName(opts.queryName) },
   };
 }

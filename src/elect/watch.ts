@@ -92,8 +92,8 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
         try {
           await writeState(path, next);
         } catch (err) {
-          if (first) throw err;
-          log.error(describe(err));
+          // local state is an optimisation: the session is found again through the lock
+          log.warn(`${describe(err)}; going on without local state`);
         }
       }
       state = next;
