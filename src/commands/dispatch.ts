@@ -5,8 +5,8 @@
  */
 import type { Config } from "../cli/config.ts";
 import { loadSecrets } from "../cli/secrets.ts";
-import { parseConsulAddress } from "../consul/address.ts";
-import { ConsulClient } from "../consul/client.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import { connectConsul } from "../consul/connect.ts";
 import { UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { openRegistry } from "../registry/open.ts";
@@ -26,13 +26,8 @@ export function buildDeps(
   log: Logger,
 ): CommonDeps {
   const secrets = loadSecrets(config, env, (p) => Deno.readTextFileSync(p));
-  let baseUrl: string;
-  try {
-    baseUrl = parseConsulAddress(config.httpAddr).baseUrl;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const consul = new ConsulClient({ baseUrl, token: secrets.token });
+  // consul's own client environment (TLS, unix sockets, basic auth, namespace): connect.ts
+  const consul = connectConsul(config.httpAddr, env, { token: secrets.token });
   return {
     log,
     consul,

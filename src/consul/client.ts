@@ -24,8 +24,14 @@ export interface ConsulClientOptions {
   token?: string;
   /** Per-call timeout in ms (default 10 000). Blocking queries get their wait on top. */
   timeoutMs?: number;
-  /** Injectable fetch (tests). */
+  /** Injectable fetch (tests; src/consul/connect.ts for TLS settings and unix sockets). */
   fetch?: typeof fetch;
+  /** What messages call the agent (default: the address's host:port). */
+  label?: string;
+  /** Headers sent on every request (basic auth). */
+  headers?: Record<string, string>;
+  /** Query parameters added to every request (`ns` for a namespace). */
+  query?: Record<string, string>;
 }
 
 /** Options every call takes. */
@@ -366,11 +372,13 @@ export class ConsulClient {
   readonly timeoutMs: number;
   #token?: string;
   #fetch: typeof fetch;
+  #headers: Record<string, string>;
+  #query: Record<string, string>;
 
   constructor(opts: ConsulClientOptions) {
     const addr = parseConsulAddress(opts.baseUrl);
     this.baseUrl = addr.baseUrl;
-    this.address = addr.hostPort;
+    this.address = opts.label ?? addr.hostPort;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.timeoutMs > 0)) {
       throw new RangeError(`invalid timeoutMs ${opts.timeoutMs}: expected a positive number`);
@@ -378,6 +386,8 @@ export class ConsulClient {
     this.#token = opts.token || undefined;
     registerSecret(this.#token);
     this.#fetch = opts.fetch ?? fetch;
+    this.#headers = { ...opts.headers };
+    this.#query = { ...opts.query };
   }
 
   // ---- agent -------------------------------------------------------------------------------
@@ -764,10 +774,10 @@ export class ConsulClient {
   async #request(method: string, path: string, opts: RequestOptions = {}): Promise<Reply> {
     const what = `${method} ${path}`;
     const url = new URL(this.baseUrl + path);
-    for (const [k, v] of Object.entries(opts.query ?? {})) {
+    for (const [k, v] of Object.entries({ ...this.#query, ...opts.query })) {
       if (v !== undefined && v !== false) url.searchParams.set(k, String(v));
     }
-    const headers = new Headers();
+    const headers = new Headers(this.#headers);
     if (this.#token) headers.set("X-Consul-Token", this.#token);
     let body: BodyInit | undefined;
     if (opts.body !== undefined) {

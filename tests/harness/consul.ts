@@ -86,6 +86,8 @@ export interface AgentOptions {
   startTimeoutMs?: number;
   /** ACL token for `agent.client`. */
   token?: string;
+  /** `agent.client`, which readiness is checked with (default: plain HTTP on ip:8500). */
+  client?: (ip: string) => ConsulClient;
 }
 
 /** Harness config for every agent: fast raft, no calls home. */
@@ -128,6 +130,7 @@ export class Agent {
     tempDir: string;
     args: string[];
     token?: string;
+    client?: ConsulClient;
   }) {
     this.ip = init.ip;
     this.node = init.node;
@@ -136,7 +139,8 @@ export class Agent {
     this.baseUrl = `http://${this.httpAddr}`;
     this.serfLanAddr = `${init.ip}:${PORTS.serfLan}`;
     this.rpcAddr = `${init.ip}:${PORTS.serverRpc}`;
-    this.client = new ConsulClient({ baseUrl: this.baseUrl, token: init.token, timeoutMs: 5_000 });
+    this.client = init.client ??
+      new ConsulClient({ baseUrl: this.baseUrl, token: init.token, timeoutMs: 5_000 });
     this.dataDir = init.dataDir;
     this.tempDir = init.tempDir;
     this.args = init.args;
@@ -344,6 +348,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       tempDir,
       args: agentArgs({ ...opts, ip, node, dataDir, configFile }),
       token: opts.token,
+      client: opts.client?.(ip),
     });
     try {
       agent.spawn();
