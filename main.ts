@@ -36,6 +36,7 @@ export async function main(
     component: config.command,
     node: config.node,
   });
+  for (const w of parsed.warnings) log.warn(w);
   try {
     const { runCommand } = await import("./src/commands/dispatch.ts");
     return await runCommand(config, env, log);

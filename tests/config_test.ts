@@ -170,7 +170,18 @@ Deno.test("bad values throw one-line UsageErrors naming the value and what was e
     [["elect"], {}, /elect needs the service ID/],
     [["elect", "--service", "r", "--once", "--watch"], {}, /--once and --watch exclude each other/],
     [["elect", "--service", "r", "--master-tag", "x", "--slave-tag", "x"], {}, /both "x"/],
-    [["heartbeat", "extra"], { AUTO_CONSUL_REGISTRY: "s3://bkt" }, /unexpected argument "extra"/],
+    [
+      ["--a", "10.0.0.1", "run"],
+      {},
+      /ambiguous flag "--a": it could be --address, --advertise or --advisory/,
+    ],
+    [
+      ["-r", "s3://bkt", "--lo", "info", "run"],
+      {},
+      /ambiguous flag "--lo": it could be --log-level or --log-format/,
+    ],
+    [["--frob=1", "run"], {}, /unknown flag "--frob"/],
+    [["-r", "s3://bkt", "--", "frob"], {}, /unknown command "frob"/],
     [
       ["status", "--", "-x"],
       { AUTO_CONSUL_REGISTRY: "s3://bkt" },
@@ -212,4 +223,74 @@ Deno.test("registry URLs are checked when parsing flags", () => {
       url,
     );
   }
+});
+
+Deno.test("the gem's OptionParser conventions: unique long-flag prefixes (table)", () => {
+  const table: [string[], Partial<Config>][] = [
+    [["--reg", "file:///tmp/r", "--data", "/d", "set_mode"], {
+      registry: "file:///tmp/r",
+      dataDir: "/d",
+    }],
+    [["--reg=file:///tmp/r", "--dat=/d", "--ser", "3", "--exp", "60", "--tick", "5", "run"], {
+      registry: "file:///tmp/r",
+      dataDir: "/d",
+      servers: 3,
+      expiry: 60,
+      ticks: 5,
+    }],
+    // a prefix unique among the gem's flags means the gem's flag, as it did with the gem
+    [["-r", "s3://bkt", "--d", "/x", "--n", "web-1", "--con", "/etc/c", "run"], {
+      dataDir: "/x",
+      node: "web-1",
+      configDir: "/etc/c",
+    }],
+    [["-r", "s3://bkt", "--b", "10.0.0.9", "--adv", "10.0.0.8", "heartbeat"], {
+      bind: "10.0.0.9",
+      advertise: "10.0.0.8",
+    }],
+    // ours too, when unique for the command
+    [["-r", "s3://bkt", "--http", "127.0.0.9:8500", "--log-l", "debug", "run"], {
+      httpAddr: "127.0.0.9:8500",
+      logLevel: "debug",
+    }],
+    // a flag's value is never expanded
+    [["-r", "s3://bkt", "-n", "web-2", "-d", "--reg", "heartbeat"], { dataDir: "--reg" }],
+    // exact names win over longer ones
+    [["-r", "s3://bkt", "--node", "n1", "heartbeat"], { node: "n1" }],
+  ];
+  for (const [argv, want] of table) {
+    const got = cfg(argv);
+    for (const [k, v] of Object.entries(want)) {
+      assert.deepEqual(got[k as keyof Config], v, `${argv.join(" ")}: ${k}`);
+    }
+  }
+});
+
+Deno.test("`-- COMMAND` and extra words after the command (warned, not errors)", () => {
+  const parse = (argv: string[]) => {
+    const p = parseConfig({ argv, env: {}, hostname: HOST });
+    if (p.kind !== "command") throw new Error(`expected a command, got ${p.kind}`);
+    return p;
+  };
+  let p = parse(["-r", "file:///r", "-d", "/d", "--", "heartbeat"]);
+  assert.equal(p.config.command, "heartbeat");
+  assert.deepEqual(p.warnings, []);
+  p = parse(["-r", "file:///r", "--", "run", "-ui", "x"]);
+  assert.equal(p.config.command, "run");
+  assert.deepEqual(p.config.consulArgs, [], "words after -- COMMAND are not consul's");
+  assert.deepEqual(p.warnings, [
+    'ignoring 2 extra words after run: "-ui" "x" (consul\'s flags go after --)',
+  ]);
+  p = parse(["-r", "file:///r", "--", "run", "--", "-ui"]);
+  assert.deepEqual(p.config.consulArgs, ["-ui"], "a second -- starts consul's arguments");
+  assert.deepEqual(p.warnings, []);
+  p = parse(["-r", "file:///r", "heartbeat", "extra"]);
+  assert.equal(p.config.command, "heartbeat");
+  assert.deepEqual(p.warnings, [
+    'ignoring an extra word after heartbeat: "extra" (consul\'s flags go after --)',
+  ]);
+  p = parse(["-r", "file:///r", "run", "a", "-s", "2", "b", "--", "-ui"]);
+  assert.equal(p.config.servers, 2, "flags after the command still count");
+  assert.deepEqual(p.config.consulArgs, ["-ui"]);
+  assert.match(p.warnings[0], /2 extra words after run: "a" "b"/);
 });

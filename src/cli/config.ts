@@ -7,6 +7,12 @@ import { UsageError } from "../errors.ts";
 import { type Level, type LogFormat, parseLevel } from "../log.ts";
 import { isIpLiteral, nodeNameProblem } from "../registry/layout.ts";
 import { parseRegistryUrl } from "../registry/open.ts";
+import {
+  commandAfterDoubleDash,
+  expandLongPrefixes,
+  extraWordsWarning,
+  findCommandWord,
+} from "./argv.ts";
 import { type Command, COMMANDS, FLAGS, flagsFor, usesRegistry } from "./flags.ts";
 
 export interface ElectOptions {
@@ -59,7 +65,8 @@ export interface Config {
 export type Parsed =
   | { kind: "help"; command?: Command }
   | { kind: "version" }
-  | { kind: "command"; config: Config };
+  /** `warnings`: what was ignored (extra words after the command), for the log. */
+  | { kind: "command"; config: Config; warnings: string[] };
 
 export interface ParseInput {
   argv: string[];
@@ -125,7 +132,11 @@ function canonicalAliases(argv: string[]): string[] {
 }
 
 export function parseConfig(input: ParseInput): Parsed {
-  const argv = joinValues(canonicalAliases(normaliseSingleDash(input.argv)));
+  // The gem's OptionParser conventions: `-- COMMAND`, unique prefixes of long flags.
+  const moved = commandAfterDoubleDash(normaliseSingleDash(input.argv), FLAGS);
+  const word = findCommandWord(moved.argv, FLAGS)?.word;
+  const guess = word !== undefined && word in COMMANDS ? word : undefined;
+  const argv = joinValues(canonicalAliases(expandLongPrefixes(moved.argv, FLAGS, guess)));
   const dd = argv.indexOf("--");
   const mine = dd >= 0 ? argv.slice(0, dd) : argv;
   const consulArgs = dd >= 0 ? argv.slice(dd + 1) : [];
@@ -157,13 +168,9 @@ export function parseConfig(input: ParseInput): Parsed {
   if (values.version) return { kind: "version" };
   const command = positionals[0] === undefined ? undefined : toCommand(positionals[0]);
   if (values.help || command === undefined) return { kind: "help", command };
-  if (positionals.length > 1) {
-    throw new UsageError(
-      `unexpected argument "${
-        positionals[1]
-      }": ${command} takes flags only (consul flags go after --)`,
-    );
-  }
+  // Extra words after the command: the gem ignored them; so do we, with a warning.
+  const extra = [...positionals.slice(1), ...moved.extra];
+  const warnings = extra.length > 0 ? [extraWordsWarning(command, extra)] : [];
   if (consulArgs.length > 0 && command !== "run" && command !== "direct_run") {
     throw new UsageError(
       `arguments after "--" are passed to consul: only run and direct_run take them`,
@@ -274,7 +281,7 @@ export function parseConfig(input: ParseInput): Parsed {
     config.httpAddr = client.includes(":") ? `[${client}]:8500` : `${client}:8500`;
   }
   if (command === "elect") config.elect = electOptions(values, str, bool);
-  return { kind: "command", config };
+  return { kind: "command", config, warnings };
 }
 
 function electOptions(

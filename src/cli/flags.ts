@@ -44,6 +44,8 @@ export interface FlagSpec {
   commands?: Command[];
   /** Hidden aliases (the tagger's flag names) map onto this flag. */
   aliases?: string[];
+  /** One of the gem's flags: a prefix unique among them means this flag, as with the gem. */
+  gem?: boolean;
 }
 
 const auto = (name: string) => `AUTO_CONSUL_${name.toUpperCase().replaceAll("-", "_")}`;
@@ -52,6 +54,7 @@ export const FLAGS: FlagSpec[] = [
   // The gem's flags (accepted by every command, like the gem).
   {
     name: "registry",
+    gem: true,
     short: "r",
     type: "string",
     env: [auto("registry")],
@@ -60,6 +63,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "address",
+    gem: true,
     short: "a",
     type: "string",
     env: [auto("address")],
@@ -68,6 +72,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "bind",
+    gem: true,
     short: "b",
     type: "string",
     env: [auto("bind")],
@@ -77,6 +82,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "advertise",
+    gem: true,
     type: "string",
     env: [auto("advertise")],
     arg: "IP",
@@ -84,6 +90,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "node",
+    gem: true,
     short: "n",
     type: "string",
     env: [auto("node")],
@@ -93,6 +100,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "data-dir",
+    gem: true,
     short: "d",
     type: "string",
     env: [auto("data-dir")],
@@ -102,6 +110,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "config-dir",
+    gem: true,
     short: "c",
     type: "string",
     env: [auto("config-dir")],
@@ -110,6 +119,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "expiry",
+    gem: true,
     short: "e",
     type: "string",
     env: [auto("expiry")],
@@ -119,6 +129,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "ticks",
+    gem: true,
     short: "t",
     type: "string",
     env: [auto("ticks")],
@@ -128,6 +139,7 @@ export const FLAGS: FlagSpec[] = [
   },
   {
     name: "servers",
+    gem: true,
     short: "s",
     type: "string",
     env: [auto("servers")],
@@ -345,7 +357,7 @@ export const FLAGS: FlagSpec[] = [
     commands: ["elect"],
   },
   // always
-  { name: "help", short: "h", type: "boolean", env: [], help: "show help" },
+  { name: "help", short: "h", type: "boolean", env: [], help: "show help", gem: true },
   { name: "version", short: "v", type: "boolean", env: [], help: "show version and build" },
 ];
 
