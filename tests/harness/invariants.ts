@@ -18,9 +18,12 @@ export interface Watched {
 }
 
 export interface Violation {
+  /** When it was first seen. */
   at: string;
-  kind: "voters" | "two-leaders" | "place-taken";
+  kind: "voters" | "two-leaders" | "place-taken" | "unhealthy";
   detail: string;
+  /** How many samples saw it. */
+  count: number;
 }
 
 interface RaftSelf {
@@ -99,8 +102,11 @@ export class InvariantMonitor {
     return this.#samples;
   }
 
-  #violate(kind: Violation["kind"], detail: string): void {
-    this.violations.push({ at: new Date().toISOString(), kind, detail });
+  /** Records a violation; the same one seen again only raises its count. */
+  violate(kind: Violation["kind"], detail: string): void {
+    const same = this.violations.find((v) => v.kind === kind && v.detail === detail);
+    if (same) same.count++;
+    else this.violations.push({ at: new Date().toISOString(), kind, detail, count: 1 });
   }
 
   /** One look at every node and the registry. */
@@ -109,14 +115,14 @@ export class InvariantMonitor {
     await Promise.all(nodes.map(async (n) => {
       const [self, voters] = await Promise.all([raftSelf(n.ip), raftVoters(n.ip)]);
       if (voters && voters.length > this.#opts.servers) {
-        this.#violate("voters", `${n.name} reports ${voters.length} voters: ${voters.join(",")}`);
+        this.violate("voters", `${n.name} reports ${voters.length} voters: ${voters.join(",")}`);
       }
       if (self?.state === "Leader") {
         const set = this.#leaders.get(self.term) ?? new Set<string>();
         set.add(n.name);
         this.#leaders.set(self.term, set);
         if (set.size > 1) {
-          this.#violate("two-leaders", `term ${self.term}: leaders ${[...set].join(",")}`);
+          this.violate("two-leaders", `term ${self.term}: leaders ${[...set].join(",")}`);
         }
       }
     }));
@@ -139,7 +145,7 @@ export class InvariantMonitor {
       const before = this.#holders.get(place);
       if (before !== undefined && before !== holder) {
         const ok = this.#opts.allowedTakeover?.(place, before, holder) ?? false;
-        if (!ok) this.#violate("place-taken", `place ${place}: ${before} -> ${holder}`);
+        if (!ok) this.violate("place-taken", `place ${place}: ${before} -> ${holder}`);
       }
     }
     this.#holders = next;
