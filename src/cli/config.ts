@@ -50,6 +50,8 @@ export interface Config {
   datacenter?: string;
   consulBin: string;
   gossipKeyFile?: string;
+  /** Refuse to start run/direct_run when no gossip key is in force. */
+  requireEncryption: boolean;
   tokenFile?: string;
   s3Endpoint?: string;
   region: string;
@@ -262,6 +264,7 @@ export function parseConfig(input: ParseInput): Parsed {
     datacenter: datacenter(str("datacenter")),
     consulBin: str("consul-bin").value ?? "consul",
     gossipKeyFile: path(str("gossip-key-file")),
+    requireEncryption: bool("require-encryption"),
     tokenFile: path(str("token-file")),
     s3Endpoint: endpoint(str("s3-endpoint")),
     region: str("region").value ?? "us-east-1",

@@ -223,6 +223,13 @@ export const FLAGS: FlagSpec[] = [
     commands: RUN_COMMANDS,
   },
   {
+    name: "require-encryption",
+    type: "boolean",
+    env: [auto("require-encryption")],
+    help: "refuse to start when no gossip key is in force (see --gossip-key-file)",
+    commands: RUN_COMMANDS,
+  },
+  {
     name: "token-file",
     type: "string",
     env: ["CONSUL_HTTP_TOKEN_FILE"],

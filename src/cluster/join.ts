@@ -7,6 +7,7 @@
  * addresses, a partition that outlived the reconnect window).
  */
 import type { ConsulClient } from "../consul/client.ts";
+import { handshakeRefusal, refusalMessage } from "../consul/encryption.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Member } from "../registry/heartbeats.ts";
@@ -85,7 +86,9 @@ export async function joinAll(
       await consul.join(addr, { signal });
       return addr;
     } catch (err) {
-      log.debug("join failed", { addr, error: describe(err) });
+      const refused = handshakeRefusal(describe(err));
+      if (refused) log.warn(refusalMessage(addr, refused), { addr });
+      else log.debug("join failed", { addr, error: describe(err) });
       return undefined;
     }
   }));

@@ -6,13 +6,14 @@
  */
 import type { Config } from "../cli/config.ts";
 import { heartbeatLoop, waitForAgent } from "../cluster/beat.ts";
-import { stayJoined } from "../cluster/join.ts";
+import { joinAll, stayJoined } from "../cluster/join.ts";
 import { watchForPlace } from "../cluster/promote.ts";
 import { announceAddress } from "../cluster/announce.ts";
 import { decideMode } from "../cluster/mode.ts";
 import { type Mode, readMode, writeMode, writePlace } from "../cluster/state.ts";
 import { agentCommand } from "../consul/agent_args.ts";
 import { writeAgentConfig } from "../consul/agent_config.ts";
+import { checkEncryption } from "../consul/encryption.ts";
 import { consulVersion } from "../consul/version.ts";
 import { spawnConsul } from "../consul/process.ts";
 import { superviseConsul } from "../consul/supervisor.ts";
@@ -114,6 +115,10 @@ async function retrying<T>(
 
 async function run(config: Config, deps: CommonDeps): Promise<number> {
   const { log } = deps;
+  await checkEncryption(
+    { ...config, gossipKey: deps.gossipKey, require: config.requireEncryption },
+    log,
+  );
   const version = await consulVersion(config.consulBin);
   const needsRegistry = config.command === "run" || config.registry !== undefined;
   const registry: Registry | undefined = needsRegistry ? await deps.openRegistry() : undefined;
@@ -261,6 +266,10 @@ async function superviseOnce(
       const ticksMs = config.ticks * 1000;
       const backoff = { initialMs: 1000, maxMs: Math.min(30_000, ticksMs) };
       await Promise.all([
+        // The -retry-join addresses once more through the API: consul names no address it
+        // could not join when another one worked, and a handshake refused for want of our
+        // gossip key (a rogue heartbeat in the registry) must be named in our log.
+        joinAll(retryJoin, deps.consul, log.child("join"), loops.signal),
         heartbeatLoop({
           node: config.node,
           address,
