@@ -5,6 +5,8 @@
 #   moto           (an S3-compatible server) from Debian 13's `python3-moto`, unpacked,
 #                  run on this machine's python3 with Debian 12's dependencies.
 #   nftables       (Debian 12's package, installed system-wide) for the partition tests.
+#   systemd, cloud-init, curl (Debian 12's packages, system-wide, when missing) for the
+#                  systemd unit and cloud-init tests.
 # Idempotent and quiet when everything is already there. Prints nothing on success
 # unless AUTO_CONSUL_INSTALL_VERBOSE=1.
 set -euo pipefail
@@ -67,6 +69,24 @@ if ! command -v nft >/dev/null 2>&1 && [ ! -x /usr/sbin/nft ]; then
   say "installing nftables from Debian"
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+fi
+# systemd-analyze (the unit's verify and security tests), cloud-init (`cloud-init schema` on the
+# cloud-config) and curl (its install script, run against local files): Debian 12 packages,
+# without recommends (cloud-init takes about a minute). A cloud-init installed here is disabled
+# (/etc/cloud/cloud-init.disabled) so it never reconfigures this machine at its next boot.
+SYSPKGS=""
+[ -x /usr/bin/systemd-analyze ] || SYSPKGS="$SYSPKGS systemd"
+[ -x /usr/bin/cloud-init ] || SYSPKGS="$SYSPKGS cloud-init"
+command -v curl >/dev/null 2>&1 || SYSPKGS="$SYSPKGS curl"
+if [ -n "$SYSPKGS" ]; then
+  say "installing$SYSPKGS from Debian"
+  log="$PREFIX/apt-install.log"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends $SYSPKGS; } >"$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+  fi
+  case "$SYSPKGS" in *cloud-init*) mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled ;; esac
 fi
 say "deno:   $PREFIX/node_modules/.bin/deno"
 say "consul: $PREFIX/consul/usr/bin/consul"
