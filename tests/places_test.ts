@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
   advisoryIsServer,
+  currentClaims,
   decidePlace,
+  MAX_EPOCH_LEAD,
   parseClaimBody,
   parseSlotKey,
   type PlaceInput,
@@ -27,13 +29,67 @@ Deno.test("slot keys round-trip and reject garbage", () => {
       "slots/2/0000000007/x",
       "slots/../0000000001",
       "servers/2/0000000001",
+      "slots/02/0000000007", // same claim as slots/2/0000000007 under another name
+      "slots/2/00000000007", // 11 digits with a leading zero: likewise
+      "slots/2/0000000000", // epochs start at 1
+      "slots/2/1234567890123456", // 16 digits: beyond what a gap-free chain reaches
+      "slots/100/0000000001",
+      "slots/2/+000000007",
+      "slots/2/0x00000007",
     ]
   ) {
     assert.equal(parseSlotKey(bad), undefined, bad);
   }
+  // Every successor a writer creates from a readable epoch is readable and orders after it.
+  for (const e of [1, 9_999_999_998, 9_999_999_999, 10_000_000_000, 99_999_999_999_999]) {
+    const next = parseSlotKey(slotKey(4, e + 1));
+    assert.deepEqual(next, { place: 4, epoch: e + 1 }, `successor of ${e}`);
+  }
+  assert.equal(parseSlotKey(slotKey(4, 999_999_999_999_999 + 1)), undefined);
   assert.equal(parseClaimBody("node-1\n"), "node-1");
   assert.equal(parseClaimBody("$(rm -rf /)"), undefined);
   assert.equal(parseClaimBody(undefined), undefined);
+});
+
+Deno.test("the current claim of a place: the highest epoch within reach of the claims below it", () => {
+  const L = MAX_EPOCH_LEAD;
+  const c = (place: number, ...epochs: number[]) => epochs.map((epoch) => ({ place, epoch }));
+  const table: [string, { place: number; epoch: number }[], [number, number][]][] = [
+    ["a normal chain", c(0, 1, 2, 3), [[0, 3]]],
+    ["one entry per place, sorted", [...c(2, 1), ...c(0, 1, 2)], [[0, 2], [2, 1]]],
+    ["an object far ahead is ignored", c(0, 1, 2, 9_999_999_999), [[0, 2]]],
+    ["a far-ahead object alone is ignored: the place is free", c(0, 9_999_999_999), []],
+    ["a chain whose oldest claims were deleted", c(1, 5, 6, 7), [[1, 7]]],
+    ["a gap within reach counts", c(0, 1, 4), [[0, 4]]],
+    ["exactly at the lead counts", c(0, L), [[0, L]]],
+    ["one beyond the lead does not", c(0, L + 1), []],
+    ["each counted claim extends the reach", c(0, 1, L + 1, L + 2), [[0, L + 2]]],
+    ["out of order input", c(3, 3, 1, 2, 7), [[3, 7]]],
+  ];
+  for (const [name, input, want] of table) {
+    assert.deepEqual(currentClaims(input).map((x) => [x.place, x.epoch]), want, name);
+  }
+  // Property: whatever is listed, the successor of the current epoch counts once created.
+  const random = (() => {
+    let a = 7;
+    return () => ((a = (a * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  })();
+  for (let i = 0; i < 2000; i++) {
+    const pool = [1, 2, 3, L - 1, L, L + 1, L + 2, 2 * L, 9_999_999_999, 10 ** 14];
+    const epochs = [
+      ...new Set(Array.from({ length: Math.floor(random() * 8) }, () => {
+        const e = pool[Math.floor(random() * pool.length)];
+        return e + Math.floor(random() * 3);
+      })),
+    ];
+    const cur = currentClaims(c(0, ...epochs))[0]?.epoch ?? 0;
+    const next = currentClaims(
+      c(0, ...epochs, cur + 1).filter((x, j, all) =>
+        all.findIndex((y) => y.epoch === x.epoch) === j
+      ),
+    )[0]?.epoch;
+    assert.ok(next !== undefined && next >= cur + 1, `${epochs}: current ${cur}, then ${next}`);
+  }
 });
 
 Deno.test("place decisions", () => {

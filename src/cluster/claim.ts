@@ -6,12 +6,14 @@ import type { Logger } from "../log.ts";
 import { freshestPerNode, readHeartbeats } from "../registry/heartbeats.ts";
 import type { Registry } from "../registry/registry.ts";
 import {
+  currentClaims,
   decidePlace,
   type HeldPlace,
   OUTAGE_GRACE_EXPIRIES,
   parseClaimBody,
   parseSlotKey,
   type PlaceClaim,
+  type PlaceDecision,
   slotKey,
   SLOTS_DIR,
 } from "./places.ts";
@@ -19,41 +21,66 @@ import type { Mode } from "./state.ts";
 
 const MAX_CLAIM_BODY = 256;
 
-/** The latest claim of each place below `servers`, bodies read and validated. */
+/** A claim as listed: its place, epoch, key and age on the store's clock. */
+interface ListedClaim {
+  place: number;
+  epoch: number;
+  key: string;
+  ageSeconds: number;
+}
+
+/** Every well-formed claim of the places below `servers` (bad keys skipped with a warning). */
+async function listClaims(
+  registry: Registry,
+  servers: number,
+  log: Logger,
+): Promise<ListedClaim[]> {
+  const listing = await registry.list(`${SLOTS_DIR}/`);
+  const all: ListedClaim[] = [];
+  for (const o of listing.objects) {
+    const p = parseSlotKey(o.key);
+    if (!p) {
+      log.warn("skipping registry key", {
+        key: o.key,
+        expected: "slots/<place>/<10-digit epoch>",
+      });
+      continue;
+    }
+    if (p.place >= servers) continue;
+    const ageSeconds = Math.max(0, (listing.storeNow.getTime() - o.lastModified.getTime()) / 1000);
+    all.push({ ...p, key: o.key, ageSeconds });
+  }
+  return all;
+}
+
+/** The current claim of each place (places.ts currentClaims), bodies read and validated. */
+async function withHolders(
+  registry: Registry,
+  listed: ListedClaim[],
+  log: Logger,
+): Promise<PlaceClaim[]> {
+  return await Promise.all(
+    currentClaims(listed).map(async (c) => {
+      let node: string | undefined;
+      try {
+        const body = await registry.get(c.key, MAX_CLAIM_BODY);
+        node = parseClaimBody(body && new TextDecoder().decode(body));
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+      }
+      if (node === undefined) log.warn("claim body is not a node name", { key: c.key });
+      return { place: c.place, epoch: c.epoch, node, ageSeconds: c.ageSeconds };
+    }),
+  );
+}
+
+/** The current claim of each place below `servers`, bodies read and validated. */
 export async function readClaims(
   registry: Registry,
   servers: number,
   log: Logger,
 ): Promise<PlaceClaim[]> {
-  const listing = await registry.list(`${SLOTS_DIR}/`);
-  const latest = new Map<number, { epoch: number; key: string; ageSeconds: number }>();
-  for (const o of listing.objects) {
-    const p = parseSlotKey(o.key);
-    if (!p) {
-      log.warn("skipping registry key", { key: o.key, expected: "slots/<place>/<10-digit epoch>" });
-      continue;
-    }
-    if (p.place >= servers) continue;
-    const cur = latest.get(p.place);
-    if (!cur || p.epoch > cur.epoch) {
-      const ageSeconds = Math.max(
-        0,
-        (listing.storeNow.getTime() - o.lastModified.getTime()) / 1000,
-      );
-      latest.set(p.place, { epoch: p.epoch, key: o.key, ageSeconds });
-    }
-  }
-  return await Promise.all([...latest.entries()].map(async ([place, c]) => {
-    let node: string | undefined;
-    try {
-      const body = await registry.get(c.key, MAX_CLAIM_BODY);
-      node = parseClaimBody(body && new TextDecoder().decode(body));
-    } catch (err) {
-      if (!(err instanceof RangeError)) throw err;
-    }
-    if (node === undefined) log.warn("claim body is not a node name", { key: c.key });
-    return { place, epoch: c.epoch, node, ageSeconds: c.ageSeconds };
-  }));
+  return await withHolders(registry, await listClaims(registry, servers, log), log);
 }
 
 export interface PlaceResult {
@@ -78,8 +105,8 @@ export async function takePlace(
   },
   log: Logger,
 ): Promise<PlaceResult> {
-  const [claims, servers] = await Promise.all([
-    readClaims(registry, opts.servers, log),
+  const [listed, servers] = await Promise.all([
+    listClaims(registry, opts.servers, log),
     readHeartbeats(registry, "servers", log),
   ]);
   const liveServers = new Set(freshestPerNode(servers, opts.expirySeconds).map((h) => h.node));
@@ -87,7 +114,57 @@ export async function takePlace(
   for (const h of servers) {
     lastSeen.set(h.node, Math.min(h.ageSeconds, lastSeen.get(h.node) ?? Infinity));
   }
-  const decision = decidePlace({ ...opts, claims, liveServers, lastSeen });
+  // A claim created here can let objects written out of sequence above it count (see
+  // currentClaims): then they hold the place, and the decision is taken again with them.
+  for (let round = 1;; round++) {
+    const claims = await withHolders(registry, listed, log);
+    const decision = decidePlace({ ...opts, claims, liveServers, lastSeen });
+    if (decision.kind !== "claim") return outcomeOf(decision);
+    const body = new TextEncoder().encode(opts.node);
+    let superseded = false;
+    for (const a of decision.attempts) {
+      const key = slotKey(a.place, a.epoch);
+      const outcome = await registry.createIfAbsent(key, body);
+      if (outcome !== "created") {
+        log.debug("place taken by another node", { place: a.place, epoch: a.epoch });
+        continue;
+      }
+      listed.push({ place: a.place, epoch: a.epoch, key, ageSeconds: 0 });
+      const now = currentClaims(listed.filter((c) => c.place === a.place))[0];
+      if (now.epoch === a.epoch) {
+        return {
+          mode: "server",
+          place: { place: a.place, epoch: a.epoch },
+          reason: `claimed ${a.why} server place ${a.place} (epoch ${a.epoch})`,
+        };
+      }
+      log.warn("claims written out of sequence continue the place past this node's claim", {
+        place: a.place,
+        epoch: a.epoch,
+        current: now.key,
+      });
+      superseded = true;
+      break;
+    }
+    if (!superseded || round >= MAX_CLAIM_ROUNDS) {
+      const others = decision.placeless ?? [];
+      return {
+        mode: "agent",
+        reason: decision.attempts.length > 0
+          ? `lost the race for every free server place: running as a client`
+          : others.length > 0
+          ? `all ${opts.servers} server places are held (${others.length} by live servers ` +
+            `without a place: ${others.slice(0, 5).join(", ")}): running as a client`
+          : `all ${opts.servers} server places are held: running as a client`,
+      };
+    }
+  }
+}
+
+/** How many times a claim superseded by out-of-sequence objects is taken again. */
+const MAX_CLAIM_ROUNDS = 4;
+
+function outcomeOf(decision: Exclude<PlaceDecision, { kind: "claim" }>): PlaceResult {
   switch (decision.kind) {
     case "hold":
       return {
@@ -109,29 +186,5 @@ export async function takePlace(
           `client, so it does not replace the servers during an outage; running as a client ` +
           `(stale places are taken after ${OUTAGE_GRACE_EXPIRIES} expiry windows, or set_server)`,
       };
-    case "claim": {
-      const body = new TextEncoder().encode(opts.node);
-      for (const a of decision.attempts) {
-        const outcome = await registry.createIfAbsent(slotKey(a.place, a.epoch), body);
-        if (outcome === "created") {
-          return {
-            mode: "server",
-            place: { place: a.place, epoch: a.epoch },
-            reason: `claimed ${a.why} server place ${a.place} (epoch ${a.epoch})`,
-          };
-        }
-        log.debug("place taken by another node", { place: a.place, epoch: a.epoch });
-      }
-      const others = decision.placeless ?? [];
-      return {
-        mode: "agent",
-        reason: decision.attempts.length > 0
-          ? `lost the race for every free server place: running as a client`
-          : others.length > 0
-          ? `all ${opts.servers} server places are held (${others.length} by live servers ` +
-            `without a place: ${others.slice(0, 5).join(", ")}): running as a client`
-          : `all ${opts.servers} server places are held: running as a client`,
-      };
-    }
   }
 }

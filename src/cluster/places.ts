@@ -9,16 +9,64 @@ import { nodeNameProblem } from "../registry/layout.ts";
 
 export const SLOTS_DIR = "slots";
 const EPOCH_WIDTH = 10;
-const SLOT_KEY_RE = /^slots\/(\d{1,2})\/(\d{10})$/;
+/** Epochs are canonical decimals: 10 digits zero-padded, or more digits without a leading zero. */
+const SLOT_KEY_RE = /^slots\/(0|[1-9]\d?)\/(\d{10}|[1-9]\d{10,14})$/;
+/**
+ * How far an epoch may lie beyond the number of claims of its place that precede it and still
+ * count. A legitimate claimant creates the successor of the current epoch, which then always
+ * counts (see currentClaims); one object written far ahead (say epoch 9999999999, or one whose
+ * successor would be unreadable) is ignored instead of taking the place. A million takeovers of
+ * one place, each after its holder went stale, take years.
+ */
+export const MAX_EPOCH_LEAD = 1_000_000;
 
 export function slotKey(place: number, epoch: number): string {
   return `${SLOTS_DIR}/${place}/${String(epoch).padStart(EPOCH_WIDTH, "0")}`;
 }
 
+/**
+ * Parses "slots/<place>/<epoch>". Only the canonical spelling is accepted ("slots/00/..." or
+ * an 11-digit epoch with a leading zero would name the same claim as another key, and a
+ * create-if-absent of one would not see the other). Epochs of up to 15 digits are read: far
+ * more than any place's claims can reach (see MAX_EPOCH_LEAD).
+ */
 export function parseSlotKey(key: string): { place: number; epoch: number } | undefined {
   const m = SLOT_KEY_RE.exec(key);
   if (!m) return undefined;
-  return { place: Number(m[1]), epoch: Number(m[2]) };
+  const epoch = Number(m[2]);
+  if (epoch < 1) return undefined;
+  return { place: Number(m[1]), epoch };
+}
+
+/**
+ * The current claim of each place, from every claim listed. A place's claims are taken in
+ * epoch order; a claim counts when its epoch is at most MAX_EPOCH_LEAD beyond the number of
+ * claims counted before it, and the highest one counted is current. Whatever else is in the
+ * store, the successor of the current epoch (what a claimant creates) counts too, so a place
+ * can always be taken by creating it: the object at that key, if one exists, counts as well
+ * and is then the current claim itself. Generic over what else a claim carries. Pure.
+ */
+export function currentClaims<T extends { place: number; epoch: number }>(claims: T[]): T[] {
+  const byPlace = new Map<number, T[]>();
+  for (const c of claims) {
+    const list = byPlace.get(c.place);
+    if (list) list.push(c);
+    else byPlace.set(c.place, [c]);
+  }
+  const out: T[] = [];
+  for (const list of byPlace.values()) {
+    list.sort((a, b) => a.epoch - b.epoch);
+    let counted = 0;
+    let current: T | undefined;
+    for (const c of list) {
+      if (c.epoch > counted + MAX_EPOCH_LEAD) break; // and so is every later one
+      if (c.epoch === current?.epoch) continue;
+      counted++;
+      current = c;
+    }
+    if (current) out.push(current);
+  }
+  return out.sort((a, b) => a.place - b.place);
 }
 
 /** A claim body is a node name; anything else is untrusted garbage. */
