@@ -20,7 +20,7 @@ import { withFixture } from "./contract.ts";
 
 const SERVERS = 3;
 /** Short, so junk can be aged past it (S3's LastModified cannot be set: the fixture waits). */
-const EXPIRY_S = 3;
+const EXPIRY_S = 6;
 
 /** mulberry32: a small seeded PRNG, enough for test schedules. */
 export function seeded(seed: number): () => number {
@@ -98,13 +98,16 @@ export async function slotsFuzzSuite(
         const nodes = Array.from({ length: SERVERS }, (_, i) => `legit-${i}`);
         const held = new Map<string, { place: number; epoch: number }>();
         for (const node of nodes) {
-          await writeHeartbeat(fx.registry, {
-            node,
-            address: "10.0.0.1",
-            dirs: ["servers", "agents"],
-            now: new Date(),
-            previous: [],
-          }, log);
+          // Every holder so far announces itself again, so none looks stale to the next one.
+          for (const n of [...held.keys(), node]) {
+            await writeHeartbeat(fx.registry, {
+              node: n,
+              address: "10.0.0.1",
+              dirs: ["servers", "agents"],
+              now: new Date(),
+              previous: [],
+            }, log);
+          }
           const got = await takePlace(fx.registry, {
             node,
             servers: SERVERS,
