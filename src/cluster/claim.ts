@@ -3,7 +3,13 @@
  * create-if-absent. Exactly one of many concurrent claimants of an epoch wins.
  */
 import type { Logger } from "../log.ts";
-import { freshestPerNode, readHeartbeats } from "../registry/heartbeats.ts";
+import {
+  freshestPerNode,
+  type Heartbeat,
+  type Member,
+  readHeartbeats,
+  withAddresses,
+} from "../registry/heartbeats.ts";
 import type { Registry } from "../registry/registry.ts";
 import {
   currentClaims,
@@ -83,6 +89,70 @@ export async function readClaims(
   return await withHolders(registry, await listClaims(registry, servers, log), log);
 }
 
+/**
+ * Whether the claims' holders can change the decision. They cannot when this node holds no
+ * place (`mightHold` false) and every place has a current claim younger than the expiry:
+ * such a claim is never stale whoever holds it, no place is free, so the node is a client —
+ * in a boot storm every node after the first few saves a GET per place.
+ */
+export function claimBodiesNeeded(
+  current: readonly { place: number; ageSeconds: number }[],
+  opts: { servers: number; expirySeconds: number; mightHold: boolean },
+): boolean {
+  if (opts.mightHold) return true;
+  const places = new Set(current.filter((c) => c.place < opts.servers).map((c) => c.place));
+  if (places.size < opts.servers) return true; // a free place: the holders decide how many
+  return current.some((c) => c.ageSeconds > opts.expirySeconds);
+}
+
+/** What the mode decision reads: the claims, the servers' heartbeats, their addresses. */
+export interface RegistryView {
+  listed: ListedClaim[];
+  /** The current claims with their holders, when read. */
+  claims?: PlaceClaim[];
+  /** The holders could not change the decision (`claimBodiesNeeded`): not read, a client. */
+  bodiesSkipped?: boolean;
+  /** Every heartbeat in `servers/` (expired ones included). */
+  servers: Heartbeat[];
+  /** The live servers with their join addresses, freshest first (for -retry-join). */
+  liveServers: Member[];
+}
+
+/**
+ * Reads the registry for the mode decision in two rounds of requests: the listings of
+ * `slots/` and `servers/` together, then the claim bodies that can change the decision
+ * (`claimBodiesNeeded`) together with the live servers' bodies (their join addresses, which
+ * `run` passes to consul as -retry-join: no second read). `mightHold`: local state says this
+ * node may hold a place; a heartbeat of its name in `servers/` says so too.
+ */
+export async function readRegistryView(
+  registry: Registry,
+  opts: { node: string; servers: number; expirySeconds: number; mightHold: boolean },
+  log: Logger,
+): Promise<RegistryView> {
+  const [listed, servers] = await Promise.all([
+    listClaims(registry, opts.servers, log),
+    readHeartbeats(registry, "servers", log),
+  ]);
+  const mightHold = opts.mightHold || servers.some((h) => h.node === opts.node);
+  const needed = claimBodiesNeeded(currentClaims(listed), { ...opts, mightHold });
+  const [claims, liveServers] = await Promise.all([
+    needed ? withHolders(registry, listed, log) : undefined,
+    withAddresses(registry, freshestPerNode(servers, opts.expirySeconds), log),
+  ]);
+  return { listed, claims, bodiesSkipped: !needed, servers, liveServers };
+}
+
+export interface PlaceOptions {
+  node: string;
+  servers: number;
+  expirySeconds: number;
+  held?: HeldPlace;
+  wasClient?: boolean;
+  /** Called once before the first claim is sent (to record the intent in local state). */
+  onClaiming?: () => Promise<void>;
+}
+
 export interface PlaceResult {
   mode: Mode;
   place?: HeldPlace;
@@ -96,19 +166,34 @@ export interface PlaceResult {
  */
 export async function takePlace(
   registry: Registry,
-  opts: {
-    node: string;
-    servers: number;
-    expirySeconds: number;
-    held?: HeldPlace;
-    wasClient?: boolean;
-  },
+  opts: PlaceOptions,
   log: Logger,
 ): Promise<PlaceResult> {
   const [listed, servers] = await Promise.all([
     listClaims(registry, opts.servers, log),
     readHeartbeats(registry, "servers", log),
   ]);
+  return await claimFromView(registry, { listed, servers, liveServers: [] }, opts, log);
+}
+
+/**
+ * `takePlace` from what was already read (`readRegistryView`): claims that were not read
+ * because they could not matter mean every place is held.
+ */
+export async function claimFromView(
+  registry: Registry,
+  view: RegistryView,
+  opts: PlaceOptions,
+  log: Logger,
+): Promise<PlaceResult> {
+  const { listed, servers } = view;
+  if (view.bodiesSkipped) {
+    return {
+      mode: "agent",
+      reason: `all ${opts.servers} server places are held (claimed within the expiry): ` +
+        `running as a client`,
+    };
+  }
   const liveServers = new Set(freshestPerNode(servers, opts.expirySeconds).map((h) => h.node));
   const lastSeen = new Map<string, number>();
   for (const h of servers) {
@@ -116,13 +201,20 @@ export async function takePlace(
   }
   // A claim created here can let objects written out of sequence above it count (see
   // currentClaims): then they hold the place, and the decision is taken again with them.
+  let claiming = false;
   for (let round = 1;; round++) {
-    const claims = await withHolders(registry, listed, log);
+    const claims = round === 1 && view.claims
+      ? view.claims
+      : await withHolders(registry, listed, log);
     const decision = decidePlace({ ...opts, claims, liveServers, lastSeen });
     if (decision.kind !== "claim") return outcomeOf(decision);
     const body = new TextEncoder().encode(opts.node);
     let superseded = false;
     for (const a of decision.attempts) {
+      if (!claiming) {
+        claiming = true;
+        await opts.onClaiming?.();
+      }
       const key = slotKey(a.place, a.epoch);
       const outcome = await registry.createIfAbsent(key, body);
       if (outcome !== "created") {

@@ -12,15 +12,23 @@ export interface ProbeResult {
   honoured: boolean;
 }
 
-/** Probes `registry`; the probe key is always deleted, even when a step fails. */
-export async function probeConditionalWrites(
-  registry: Registry,
-  opts: { id?: () => string } = {},
-): Promise<ProbeResult> {
+/** A probe under way: its answer, and the deletion of its key that follows it. */
+export interface RunningProbe {
+  /** Settles once the second create answered (before the probe key is deleted). */
+  result: Promise<ProbeResult>;
+  /** Settles (never rejects) once the probe key is deleted: await it before closing. */
+  settled: Promise<void>;
+}
+
+/**
+ * Starts probing `registry`. The answer comes after the two creates; the key's deletion
+ * follows without holding the caller up (it needs nothing from it), and is always attempted,
+ * even when a step fails.
+ */
+export function startProbe(registry: Registry, opts: { id?: () => string } = {}): RunningProbe {
   const key = `probe/${(opts.id ?? (() => crypto.randomUUID()))()}`;
   const body = new TextEncoder().encode("conditional-write probe\n");
-  let result: ProbeResult;
-  try {
+  const result = (async (): Promise<ProbeResult> => {
     const first = await registry.createIfAbsent(key, body);
     if (first !== "created") {
       throw new RegistryError(
@@ -30,13 +38,25 @@ export async function probeConditionalWrites(
       );
     }
     const second = await registry.createIfAbsent(key, body);
-    result = { honoured: second === "exists" };
-  } catch (err) {
-    await registry.delete(key).catch(() => {
-      // the probe's own failure is the error worth reporting; a leftover probe key is harmless
-    });
-    throw err;
+    return { honoured: second === "exists" };
+  })();
+  const settled = result.then(() => {}, () => {}).then(() =>
+    registry.delete(key).catch(() => {
+      // a leftover probe key is harmless; the probe's own failure is reported by `result`
+    })
+  );
+  return { result, settled };
+}
+
+/** Probes `registry`; the probe key is always deleted, even when a step fails. */
+export async function probeConditionalWrites(
+  registry: Registry,
+  opts: { id?: () => string } = {},
+): Promise<ProbeResult> {
+  const probe = startProbe(registry, opts);
+  try {
+    return await probe.result;
+  } finally {
+    await probe.settled;
   }
-  await registry.delete(key);
-  return result;
 }
