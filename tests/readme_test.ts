@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { COMMANDS, FLAGS } from "../src/cli/flags.ts";
 import { helpText } from "../src/cli/help.ts";
 import { REPO } from "./harness/cli.ts";
+import { FINDING_IDS } from "../src/doctor/facts.ts";
 import type { Command } from "../src/cli/flags.ts";
 
 const readme = await Deno.readTextFile(`${REPO}/README.md`);
@@ -35,6 +36,20 @@ Deno.test("every flag shown by --help (tool and each command) is in the README's
 
 Deno.test("every command is in the README", () => {
   for (const c of Object.keys(COMMANDS)) assert.match(readme, new RegExp("`" + c + "`"), c);
+});
+
+Deno.test("every doctor finding has its section under Outages › Doctor findings", () => {
+  const section = readme.split("### Doctor findings")[1]?.split(/\n## /)[0];
+  assert.ok(section, "README has a 'Doctor findings' subsection");
+  const headings = [...section.matchAll(/^#### `([a-z-]+)`$/gm)].map((m) => m[1]);
+  assert.deepEqual([...headings].sort(), [...FINDING_IDS].sort());
+});
+
+Deno.test("the exit codes in --help are in the README's exit code table", () => {
+  const table = readme.split("### Exit codes")[1]?.split("\n### ")[0] ?? "";
+  const codes = [...helpText().matchAll(/^ {2}(\d+) {2}/gm)].map((m) => m[1]);
+  assert.ok(codes.includes("5") && codes.includes("6"), "help lists doctor's exit codes");
+  for (const c of codes) assert.match(table, new RegExp(`^\\| ${c} +\\|`, "m"), `exit code ${c}`);
 });
 
 Deno.test("the README's two top commands and .ci/run agree", async () => {

@@ -12,6 +12,7 @@ export type Command =
   | "set_server"
   | "set_agent"
   | "status"
+  | "doctor"
   | "elect";
 
 export const COMMANDS: Record<Command, string> = {
@@ -22,11 +23,12 @@ export const COMMANDS: Record<Command, string> = {
   set_server: "record server mode",
   set_agent: "record client (agent) mode",
   status: "show registry members merged with what the local consul agent knows",
+  doctor: "check the cluster for known outage causes: findings with evidence and the next step",
   elect: "master/slave election for a local service (replaces consul-master-election-tagger)",
 };
 
 /** Commands that take the registry flag. */
-const REGISTRY_COMMANDS: Command[] = ["run", "heartbeat", "set_mode", "status"];
+const REGISTRY_COMMANDS: Command[] = ["run", "heartbeat", "set_mode", "status", "doctor"];
 const RUN_COMMANDS: Command[] = ["run", "direct_run"];
 
 export interface FlagSpec {
@@ -249,7 +251,7 @@ export const FLAGS: FlagSpec[] = [
     type: "boolean",
     env: [],
     help: "machine-readable output",
-    commands: ["status", "elect"],
+    commands: ["status", "doctor", "elect"],
   },
   // elect (the tagger's flags are aliases, with one or two dashes)
   {

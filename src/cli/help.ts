@@ -7,6 +7,8 @@ const EXIT_CODES = `Exit codes:
   2  usage error (bad flag, value, environment variable or command)
   3  registry error (no such bucket, access denied, unreachable)
   4  consul error (API error, ACL denied); elect: 2 for every error, like the tagger
+  5  doctor: a finding needs action (warning)
+  6  doctor: a critical finding (no leader, lost quorum, ...)
   other: consul's own exit code (run, direct_run)`;
 
 function flagLine(f: FlagSpec): string {

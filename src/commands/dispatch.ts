@@ -62,6 +62,10 @@ export async function runCommand(
       const { statusCommand } = await import("./status.ts");
       return await statusCommand(config, { ...deps, print });
     }
+    case "doctor": {
+      const { doctorCommand } = await import("./doctor.ts");
+      return await doctorCommand(config, { ...deps, print });
+    }
     case "set_server":
     case "set_agent":
     case "set_mode":
