@@ -76,6 +76,12 @@ Deno.test("environment fallbacks: AUTO_CONSUL_*, CONSUL_HTTP_ADDR, AWS_*", () =>
 Deno.test("run talks to its agent on --client", () => {
   assert.equal(cfg(["-r", "s3://bkt", "--client", "127.0.0.5", "run"]).httpAddr, "127.0.0.5:8500");
   assert.equal(cfg(["-r", "s3://bkt", "run"]).httpAddr, "127.0.0.1:8500");
+  assert.equal(cfg(["-r", "s3://bkt", "run"]).client, undefined, "no -client unless given");
+  assert.equal(
+    cfg(["-r", "s3://bkt", "run"], { AUTO_CONSUL_CLIENT: "127.0.0.7" }).client,
+    "127.0.0.7",
+  );
+  assert.equal(cfg(["-r", "s3://bkt", "--client", "0.0.0.0", "run"]).httpAddr, "127.0.0.1:8500");
   assert.equal(
     cfg(["-r", "s3://bkt", "--client", "127.0.0.5", "run"], { CONSUL_HTTP_ADDR: "127.0.0.6:8500" })
       .httpAddr,

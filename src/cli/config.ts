@@ -46,7 +46,8 @@ export interface Config {
   ticksExplicit: boolean;
   servers: number;
   httpAddr: string;
-  client: string;
+  /** consul `-client`, only when given (else the user's config or consul's default decide). */
+  client?: string;
   datacenter?: string;
   consulBin: string;
   gossipKeyFile?: string;
@@ -260,7 +261,7 @@ export function parseConfig(input: ParseInput): Parsed {
     ticksExplicit: ticksIn.value !== undefined,
     servers: integer(str("servers"), 1, 1, 9),
     httpAddr: str("http-addr").value ?? "",
-    client: ip(str("client")) ?? "127.0.0.1",
+    client: ip(str("client")),
     datacenter: datacenter(str("datacenter")),
     consulBin: str("consul-bin").value ?? "consul",
     gossipKeyFile: path(str("gossip-key-file")),
@@ -280,7 +281,10 @@ export function parseConfig(input: ParseInput): Parsed {
     );
   }
   if (config.httpAddr === "") {
-    const client = config.client === "0.0.0.0" ? "127.0.0.1" : config.client;
+    // The HTTP API run talks to: --http-addr / CONSUL_HTTP_ADDR, else --client, else consul's
+    // default. A client_addr set only in a -config-dir file needs --http-addr to match.
+    const c = config.client;
+    const client = c === undefined || c === "0.0.0.0" || c === "::" ? "127.0.0.1" : c;
     config.httpAddr = client.includes(":") ? `[${client}]:8500` : `${client}:8500`;
   }
   if (command === "elect") config.elect = electOptions(values, str, bool);

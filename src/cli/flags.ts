@@ -108,7 +108,8 @@ export const FLAGS: FlagSpec[] = [
     env: [auto("data-dir")],
     arg: "PATH",
     def: "/var/lib/auto-consul",
-    help: "local state (mode, place, elect sessions); consul data in <data-dir>/<mode>",
+    help: "local state (mode, place, elect sessions); consul data in <data-dir>/server or " +
+      "<data-dir>/agent",
   },
   {
     name: "config-dir",
@@ -195,8 +196,8 @@ export const FLAGS: FlagSpec[] = [
     type: "string",
     env: [auto("client")],
     arg: "IP",
-    def: "127.0.0.1",
-    help: "consul -client address; run talks to its agent there",
+    help: "consul -client address (only when given: else a client_addr in -c, or consul's " +
+      "127.0.0.1); run talks to its agent there unless --http-addr says otherwise",
     commands: RUN_COMMANDS,
   },
   {

@@ -152,3 +152,28 @@ export async function writePlace(dataDir: string, held: HeldPlace | undefined): 
   if (held === undefined) return await removeIfPresent(path);
   await writeAtomic(path, JSON.stringify(held) + "\n");
 }
+
+/** consul's client data dir of auto-consul versions before the gem's layout was restored. */
+export const OLD_CLIENT_DIR = "client";
+/** The gem's: consul data of an agent (client) in `<data-dir>/agent`. */
+export const AGENT_DIR = "agent";
+
+/**
+ * Moves an earlier auto-consul's `<data-dir>/client` to the gem's `<data-dir>/agent` once,
+ * so an upgraded client keeps its consul node ID. "moved" when it did; "both" when both
+ * exist (nothing moved: `agent` is used); "none" when there was nothing to move.
+ */
+export async function migrateClientDataDir(dataDir: string): Promise<"moved" | "both" | "none"> {
+  const from = `${dataDir}/${OLD_CLIENT_DIR}`;
+  const to = `${dataDir}/${AGENT_DIR}`;
+  let isDir = false;
+  try {
+    isDir = (await Deno.lstat(from)).isDirectory;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  if (!isDir) return "none";
+  if (await exists(to)) return "both";
+  await Deno.rename(from, to);
+  return "moved";
+}

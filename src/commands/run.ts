@@ -10,7 +10,13 @@ import { joinAll, stayJoined } from "../cluster/join.ts";
 import { watchForPlace } from "../cluster/promote.ts";
 import { announceAddress } from "../cluster/announce.ts";
 import { decideMode } from "../cluster/mode.ts";
-import { type Mode, readMode, writeMode, writePlace } from "../cluster/state.ts";
+import {
+  migrateClientDataDir,
+  type Mode,
+  readMode,
+  writeMode,
+  writePlace,
+} from "../cluster/state.ts";
 import { agentCommand } from "../consul/agent_args.ts";
 import { writeAgentConfig } from "../consul/agent_config.ts";
 import { checkEncryption } from "../consul/encryption.ts";
@@ -124,6 +130,7 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
   const registry: Registry | undefined = needsRegistry ? await deps.openRegistry() : undefined;
   const { controller, dispose } = stopOnSignals();
   const stop = controller.signal;
+  await moveOldClientData(config.dataDir, log);
   try {
     let mode: Mode | undefined;
     let explicit = true;
@@ -167,6 +174,21 @@ async function run(config: Config, deps: CommonDeps): Promise<number> {
   } finally {
     dispose();
     registry?.close();
+  }
+}
+
+/** An earlier auto-consul's `<data-dir>/client` becomes the gem's `<data-dir>/agent`, once. */
+async function moveOldClientData(dataDir: string, log: CommonDeps["log"]): Promise<void> {
+  const moved = await migrateClientDataDir(dataDir);
+  if (moved === "moved") {
+    log.info("moved consul's client data to the gem's layout (same node ID)", {
+      from: `${dataDir}/client`,
+      to: `${dataDir}/agent`,
+    });
+  } else if (moved === "both") {
+    log.warn("both <data-dir>/client and <data-dir>/agent exist: using agent, client left alone", {
+      dataDir,
+    });
   }
 }
 

@@ -31,10 +31,13 @@ export interface AgentOptions {
   version: ConsulVersion;
   bind: string;
   advertise?: string;
-  /** Address of the client interfaces (HTTP, DNS): consul `-client`. */
-  client: string;
+  /**
+   * Address of the client interfaces (HTTP, DNS): consul `-client`, only when given (a
+   * `client_addr` in the user's `-config-dir` then decides; consul's default is 127.0.0.1).
+   */
+  client?: string;
   node: string;
-  /** auto-consul's base data dir: consul gets `<dataDir>/<mode>`. */
+  /** auto-consul's base data dir: consul gets `<dataDir>/server` or `<dataDir>/agent` (the gem's). */
   dataDir: string;
   configDir?: string;
   datacenter?: string;
@@ -77,7 +80,7 @@ export function agentCommand(o: AgentOptions): AgentCommand {
   }
   ipOrThrow("bind", o.bind);
   if (o.advertise !== undefined) ipOrThrow("advertise", o.advertise);
-  ipOrThrow("client", o.client);
+  if (o.client !== undefined) ipOrThrow("client", o.client);
   const nodeWhy = nodeNameProblem(o.node);
   if (nodeWhy) throw new TypeError(`invalid node name "${o.node}": ${nodeWhy}`);
   if (o.dataDir === "" || o.dataDir.includes("\0")) {
@@ -103,7 +106,8 @@ export function agentCommand(o: AgentOptions): AgentCommand {
   if (o.mode === "server") args.push("-server", `-bootstrap-expect=${o.servers}`);
   args.push(`-node=${o.node}`, `-bind=${o.bind}`);
   if (o.advertise !== undefined) args.push(`-advertise=${o.advertise}`);
-  args.push(`-client=${o.client}`, `-data-dir=${join(o.dataDir, o.mode)}`);
+  if (o.client !== undefined) args.push(`-client=${o.client}`);
+  args.push(`-data-dir=${consulDataDir(o.dataDir, o.mode)}`);
   if (o.datacenter !== undefined) args.push(`-datacenter=${o.datacenter}`);
   for (const addr of o.retryJoin ?? []) args.push(`-retry-join=${retryJoinArg(addr)}`);
   if (interval !== undefined) args.push(`-retry-interval=${formatSeconds(interval)}`);
@@ -112,6 +116,11 @@ export function agentCommand(o: AgentOptions): AgentCommand {
   if (o.configDir !== undefined) args.push(`-config-dir=${o.configDir}`);
   args.push(...(o.extraArgs ?? []));
   return { args, configFile };
+}
+
+/** consul's data dir in the gem's layout: `<dataDir>/server` or `<dataDir>/agent`. */
+export function consulDataDir(dataDir: string, mode: AgentMode): string {
+  return join(dataDir, mode === "server" ? "server" : "agent");
 }
 
 /** The generated config file alone (leave behaviour, autopilot, secrets). */

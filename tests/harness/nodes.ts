@@ -61,6 +61,11 @@ export interface NodeSpec {
   command?: "run" | "direct_run";
   /** Default "debug" (heartbeats are logged at debug). */
   logLevel?: "debug" | "info";
+  /**
+   * Give no `--client` (consul's client address then comes from a `-c` config dir or its
+   * default); run talks to the agent through `--http-addr IP:8500`.
+   */
+  noClientFlag?: boolean;
 }
 
 /** One parsed log line of a run process. */
@@ -103,8 +108,7 @@ export class Node {
       s.registry,
       "-a",
       this.ip,
-      "--client",
-      this.ip,
+      ...(s.noClientFlag ? ["--http-addr", `${this.ip}:8500`] : ["--client", this.ip]),
       "-n",
       this.name,
       "-d",
