@@ -35,24 +35,36 @@ import {
   workDir,
   writeSection,
 } from "./lib.ts";
+import { startS3Counter } from "./s3_counter.ts";
 
 const NAME = "time_to_cluster";
-const flags = benchFlags(NAME, {
-  reps: 7,
-  sizes: "3+2,5+10",
-  variants: "file,s3,oracle,default",
-  ticks: 60,
-  expiry: 120,
-  "timeout-s": 120,
-  "settle-s": 2,
-  "log-level": "info",
-  keep: false,
-}, "servers+clients per size; variants: file, s3 (auto-consul run), oracle, default (consul)");
+const flags = benchFlags(
+  NAME,
+  {
+    reps: 7,
+    sizes: "3+2,5+10",
+    variants: "file,s3,oracle,default",
+    ticks: 60,
+    expiry: 120,
+    "timeout-s": 120,
+    "settle-s": 2,
+    "log-level": "info",
+    keep: false,
+    "s3-delay": 0,
+    "s3-jitter": 5,
+  },
+  "servers+clients per size; variants: file, s3 (auto-consul run), oracle, default (consul); " +
+    "--s3-delay MS puts the latency proxy (s3_counter.ts) in front of moto (section time_to_cluster_s3_MSms)",
+);
+
+const S3_DELAY = flags["s3-delay"];
 
 type Variant = "file" | "s3" | "oracle" | "default";
 const LABEL: Record<Variant, string> = {
   file: "auto-consul run, folder registry",
-  s3: "auto-consul run, S3 server (moto)",
+  s3: S3_DELAY > 0
+    ? `auto-consul run, S3 server (moto) + ${S3_DELAY} ms per request`
+    : "auto-consul run, S3 server (moto)",
   oracle: "oracle: consul, static -retry-join, -retry-interval 1s",
   default: "consul, static -retry-join, default -retry-interval (30 s)",
 };
@@ -196,8 +208,17 @@ async function once(
 const bin = consulBin();
 const m = await machine(bin);
 const moto = variants.includes("s3") ? await startS3Server() : undefined;
+// a real region's latency: every S3 request waits S3_DELAY ± s3-jitter ms at the proxy
+const proxy = moto && S3_DELAY > 0
+  ? startS3Counter(moto.endpoint, "127.18.0.3", {
+    delayMs: S3_DELAY,
+    jitterMs: flags["s3-jitter"],
+    record: false,
+  })
+  : undefined;
 const s3: S3 | undefined = moto && {
   ...moto,
+  endpoint: proxy?.endpoint ?? moto.endpoint,
   pid: findPids("moto.server", new URL(moto.endpoint).port)[0],
 };
 const results = new Map<string, Sample[]>();
@@ -217,6 +238,7 @@ try {
     }
   }
 } finally {
+  await proxy?.stop();
   await moto?.stop();
 }
 
@@ -321,8 +343,13 @@ const defaultRuns = sizes.reduce(
   0,
 );
 
-const body = `## Time to cluster
-
+const body = `## Time to cluster${S3_DELAY > 0 ? ` with S3 at ${S3_DELAY} ms per request` : ""}
+${
+  S3_DELAY > 0
+    ? `\nThe S3 variant's requests go through the latency proxy (\`scripts/bench/s3_counter.ts\`):
+each waits ${S3_DELAY} ± ${flags["s3-jitter"]} ms before it reaches moto, as in a real region.\n`
+    : ""
+}
 All nodes launched at once, each on its own loopback address; time from launch until every
 agent names a leader and an agent lists every member alive with the expected number of servers
 (HTTP APIs polled every 100 ms). auto-consul nodes run \`auto-consul run\` with
@@ -389,5 +416,5 @@ in islands until their backoff ended, up to 0.9 s of "+ servers found each other
 \`run\` asks whether its agent answers every 50 ms instead of 250 ms at start (commit 44f8015;
 "+ servers found each other" at 3 + 2 went from about 0.25 s to 0.12 s).
 `;
-await writeSection(NAME, body);
+await writeSection(S3_DELAY > 0 ? `${NAME}_s3_${S3_DELAY}ms` : NAME, body);
 console.log(body);
