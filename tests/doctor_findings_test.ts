@@ -273,6 +273,16 @@ const CASES: Case[] = [
     next: /two machines use the name c2/,
   },
   {
+    name: "name conflict: the catalog has this node's name for another machine",
+    id: "name-conflict",
+    severity: "critical",
+    mutate: (f) => {
+      f.agent.catalog![0] = { id: "id-x", node: "s1", address: "10.9.9.9" };
+    },
+    evidence: /catalog: s1 id id-x at 10\.9\.9\.9/,
+    next: /-n NAME/,
+  },
+  {
     name: "the catalog's 'reserved by node' loop",
     id: "catalog-reserved",
     severity: "critical",

@@ -9,7 +9,7 @@ import { Logger } from "../src/log.ts";
 import { FileRegistry } from "../src/registry/file.ts";
 import { writeHeartbeat } from "../src/registry/heartbeats.ts";
 import { runCli } from "./harness/cli.ts";
-import { type Agent, withCluster } from "./harness/consul.ts";
+import { type Agent, startAgent, withCluster } from "./harness/consul.ts";
 import { doctorInProcess, findingsOf, ids } from "./harness/doctor.ts";
 import { waitFor } from "./harness/wait.ts";
 
@@ -41,6 +41,7 @@ Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each br
   const root = await Deno.makeTempDir();
   const url = `file://${root}`;
   const registry = new FileRegistry({ root, log });
+  const key = gossipKey();
   try {
     await withCluster(
       {
@@ -48,7 +49,7 @@ Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each br
         clients: 2,
         // autopilot would remove a dead server from raft and serf within seconds: keep it, to
         // look at the state an operator sees before that (or with cleanup off).
-        hcl: [`encrypt = "${gossipKey()}"`, "autopilot { cleanup_dead_servers = false }"],
+        hcl: [`encrypt = "${key}"`, "autopilot { cleanup_dead_servers = false }"],
       },
       async (cluster) => {
         await register(registry, cluster.agents);
@@ -99,6 +100,67 @@ Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each br
           }
         });
 
+        await t.step(
+          "name-conflict and catalog-reserved: a second machine with a client's name",
+          async () => {
+            const c1 = cluster.clients[1];
+            const dup = await startAgent({
+              server: false,
+              node: c1.node,
+              join: [s1.ip],
+              hcl: [`encrypt = "${key}"`],
+            });
+            try {
+              // seen from the duplicate: the catalog has its name for another machine, and its
+              // registration loops ("Node name … is reserved by node …")
+              const j = await waitFor(async () => {
+                const r = await doctorInProcess({
+                  registry: url,
+                  httpAddr: dup.httpAddr,
+                  servers: 3,
+                });
+                return findingsOf(r, "name-conflict").length &&
+                    findingsOf(r, "catalog-reserved").length
+                  ? r
+                  : undefined;
+              }, {
+                what: "doctor on the duplicate to see the conflict",
+                timeoutMs: 20_000,
+                intervalMs: 250,
+              });
+              const [conflict] = findingsOf(j, "name-conflict");
+              assert.equal(conflict.severity, "critical");
+              assert.match(conflict.title, new RegExp(`belongs to another machine \\(${c1.ip}\\)`));
+              assert.match(conflict.next, /-n NAME/);
+              const [reserved] = findingsOf(j, "catalog-reserved");
+              assert.match(
+                reserved.evidence.join("\n"),
+                new RegExp(`serf: ${c1.node} id \\S+ at ${dup.ip}`),
+              );
+              assert.match(reserved.next, /v1\/catalog\/deregister/);
+              // seen from a server: the name heartbeats from the duplicate's address
+              await writeHeartbeat(registry, {
+                node: c1.node,
+                address: dup.ip,
+                dirs: ["agents"],
+                now: new Date(Date.now() + 1000),
+              }, log);
+              const s = await doctorInProcess({ registry: url, httpAddr: s1.httpAddr, servers: 3 });
+              const [seen] = findingsOf(s, "name-conflict");
+              assert.ok(seen, JSON.stringify(ids(s)));
+              assert.equal(seen.severity, "warning");
+              assert.match(
+                seen.title,
+                new RegExp(`heartbeats from ${dup.ip}, but serf has ${c1.node} alive at ${c1.ip}`),
+              );
+            } finally {
+              await dup.kill9(); // no leave: a leave in this name would take the real node with it
+              await dup.dispose();
+              await register(registry, [c1]);
+            }
+          },
+        );
+
         // A server dies (no leave): serf calls it failed, raft still counts it.
         await s3.kill9();
         await waitFor(async () => {
@@ -112,7 +174,10 @@ Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each br
             const j = await waitFor(async () => {
               const r = await doctorInProcess({ registry: url, httpAddr: s1.httpAddr, servers: 3 });
               // autopilot may remove the dead voter at any time; read while it is still there
-              return findingsOf(r, "raft-voter-failed").length ? r : undefined;
+              return findingsOf(r, "raft-voter-failed").length &&
+                  findingsOf(r, "autopilot-unhealthy").length
+                ? r
+                : undefined;
             }, { what: "doctor to see the failed voter", timeoutMs: 20_000, intervalMs: 200 });
             const [failed] = findingsOf(j, "raft-voter-failed");
             assert.match(
@@ -122,10 +187,16 @@ Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each br
             assert.match(failed.next, new RegExp(`consul force-leave ${s3.node}`));
             const [place] = findingsOf(j, "place-holder-dead");
             assert.ok(place, JSON.stringify(ids(j)));
-            assert.match(place.evidence.join("\n"), new RegExp(`slots/2 epoch 1: ${s3.node}`));
+            const k = cluster.servers.indexOf(s3);
+            assert.match(place.evidence.join("\n"), new RegExp(`slots/${k} epoch 1: ${s3.node}`));
             assert.match(place.next, new RegExp(`start ${s3.node} again`));
             const [few] = findingsOf(j, "too-few-live-servers");
             assert.equal(few.severity, "warning", "2 of 3 alive is still a quorum");
+            const [ap] = findingsOf(j, "autopilot-unhealthy");
+            assert.match(
+              ap.evidence.join("\n"),
+              new RegExp(`${s3.node} ${s3.ip}:8300: serf \\w+, last contact`),
+            );
             assert.match(few.evidence.join("\n"), new RegExp(`server ${s3.node} ${s3.ip}: failed`));
             assert.equal(j.code, 6);
           },

@@ -72,6 +72,26 @@ export function checkNameConflicts(
       next: `give each machine its own name (-n NAME); ${readmeRef("name-conflict")}`,
     });
   }
+  // The catalog holds this node's name for another node ID at another address: another
+  // machine registered the name first (consul then logs "Node name … is reserved by node …").
+  const cat = a.catalog?.find((n) => n.node === a.self.node);
+  if (
+    cat && cat.id && a.self.nodeId && cat.id !== a.self.nodeId && mine && cat.address !== mine.addr
+  ) {
+    out.push({
+      id: "name-conflict",
+      severity: "critical",
+      title: `the name ${a.self.node} belongs to another machine (${cat.address}): this agent ` +
+        `cannot register`,
+      evidence: [
+        `this agent: node ${a.self.node}, id ${a.self.nodeId}, at ${mine.addr}`,
+        `catalog: ${cat.node} id ${cat.id} at ${cat.address}`,
+      ],
+      next: `give each machine its own name (-n NAME) and restart this one; ${
+        readmeRef("name-conflict")
+      }`,
+    });
+  }
   if (r) {
     for (const h of freshestPerNode([...r.servers, ...r.agents], expirySeconds)) {
       const addr = r.addresses.get(h.node);
