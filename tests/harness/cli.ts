@@ -22,6 +22,24 @@ export function cliCommand(): string[] {
   return [how];
 }
 
+/**
+ * The data dir a CLI run gets when the test gives none (`-d` or AUTO_CONSUL_DATA_DIR win): one
+ * temporary folder per test process, removed at exit, so no test writes /var/lib/auto-consul.
+ */
+let defaultDataDir: string | undefined;
+function testDataDir(): string {
+  if (defaultDataDir === undefined) {
+    const dir = Deno.makeTempDirSync({ prefix: "auto-consul-cli-data-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
+    defaultDataDir = dir;
+  }
+  return defaultDataDir;
+}
+
 /** Environment for a CLI run: the test's own vars, never the developer's AUTO_CONSUL_* or CONSUL_*. */
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
@@ -30,7 +48,7 @@ function cleanEnv(extra: Record<string, string>): Record<string, string> {
     if (k.startsWith("CONSUL_") || k.startsWith("AWS_")) continue;
     env[k] = v;
   }
-  return { ...env, NO_COLOR: "1", ...extra };
+  return { ...env, NO_COLOR: "1", AUTO_CONSUL_DATA_DIR: testDataDir(), ...extra };
 }
 
 /** Runs the CLI to completion (bounded by `timeoutMs`, killed after). */
