@@ -11,6 +11,7 @@
  * with a trailing newline (which the gem rejects) and marked hand-set modes `mode.explicit`:
  * such a file counts as decided unless that marker is there.
  */
+import { LocalStateError } from "../errors.ts";
 import type { HeldPlace } from "./places.ts";
 
 export type Mode = "server" | "agent";
@@ -22,9 +23,19 @@ export const DECIDED_FILE = "mode.decided";
 /** Earlier versions' marker of a mode set by hand (read for upgrades, no longer written). */
 export const EXPLICIT_FILE = "mode.explicit";
 
+/** Writes a file atomically; a failure is a LocalStateError naming the file (exit 5). */
 export async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
+  try {
+    await writeAtomicRaw(path, text, mode);
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split(" (os error")[0] : String(err);
+    throw new LocalStateError(`cannot write ${path}: ${why}`, { cause: err });
+  }
+}
+
+async function writeAtomicRaw(path: string, text: string, mode: number): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf("/")) || ".";
-  await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = `${dir}/.${path.slice(dir.length + 1)}.${crypto.randomUUID()}.tmp`;
   try {
     const f = await Deno.open(tmp, { write: true, createNew: true, mode });
@@ -84,7 +95,10 @@ export async function readMode(dataDir: string): Promise<Mode | undefined> {
   const mode = parseModeText(text);
   if (mode) return mode;
   const v = text.replace(/\r?\n$/, "");
-  throw new TypeError(`mode file ${path} holds "${v.slice(0, 40)}": expected "server" or "agent"`);
+  throw new LocalStateError(
+    `mode file ${path} holds ${JSON.stringify(v.slice(0, 40))}: expected "server" or "agent" ` +
+      `(fix it with set_server or set_agent, or remove it to decide afresh)`,
+  );
 }
 
 /**
@@ -142,7 +156,7 @@ export async function readPlace(dataDir: string): Promise<HeldPlace | undefined>
       return { place: v.place, epoch: v.epoch };
     }
   } catch { /* fall through */ }
-  throw new TypeError(
+  throw new LocalStateError(
     `place file ${path} is not {"place": K, "epoch": E}: remove it to decide afresh`,
   );
 }

@@ -41,6 +41,9 @@ export function buildDeps(
         region: config.region,
         endpoint: config.s3Endpoint,
         log: log.child("registry"),
+        // A mistyped folder must not start a separate cluster: only run creates one, and only
+        // inside an existing parent folder; every other command needs it to exist.
+        missing: config.command === "run" || config.command === "direct_run" ? "create" : "require",
       });
     },
   };
@@ -71,8 +74,15 @@ export async function runCommand(
     case "set_mode":
     case "run":
     case "direct_run": {
-      const { runFamily } = await import("./run.ts");
-      return await runFamily(config, deps);
+      // One process per data dir, for the whole life of the command (released at exit).
+      const { lockDataDir } = await import("../cluster/data_dir.ts");
+      const lock = await lockDataDir(config.dataDir);
+      try {
+        const { runFamily } = await import("./run.ts");
+        return await runFamily(config, deps);
+      } finally {
+        lock.release();
+      }
     }
     case "elect": {
       const { electCommand } = await import("./elect.ts");

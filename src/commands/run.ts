@@ -26,7 +26,8 @@ import { superviseConsul } from "../consul/supervisor.ts";
 import { describe, UsageError } from "../errors.ts";
 import { liveMembers } from "../registry/heartbeats.ts";
 import type { Registry } from "../registry/registry.ts";
-import { backoffDelay, sleep } from "../util/backoff.ts";
+import { sleep } from "../util/backoff.ts";
+import { retryTransient } from "../util/retry.ts";
 import type { CommonDeps } from "./dispatch.ts";
 
 const BACKOFF = { initialMs: 1000, maxMs: 30_000 };
@@ -95,28 +96,22 @@ function stopOnSignals(): { controller: AbortController; dispose: () => void } {
   };
 }
 
-/** Retries `fn` with backoff until it works or `signal` aborts (then undefined). */
-async function retrying<T>(
+/**
+ * Retries `fn` until it works or `signal` aborts (then undefined); permanent failures end
+ * the command (util/retry.ts, errors.ts classify).
+ */
+function retrying<T>(
   what: string,
   fn: () => Promise<T>,
   deps: CommonDeps,
   signal: AbortSignal,
 ): Promise<T | undefined> {
-  for (let attempt = 0; !signal.aborted; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (
-        err instanceof UsageError || (err as { reason?: string }).reason === "conditions-ignored"
-      ) {
-        throw err;
-      }
-      const delay = backoffDelay(attempt, BACKOFF, Math.random);
-      deps.log.warn(`${what} failed; retrying`, { error: describe(err), retryInMs: delay });
-      await sleep(delay, signal);
-    }
-  }
-  return undefined;
+  return retryTransient(what, fn, { backoff: BACKOFF }, {
+    log: deps.log,
+    sleep,
+    random: Math.random,
+    now: Date.now,
+  }, signal);
 }
 
 async function run(config: Config, deps: CommonDeps): Promise<number> {

@@ -301,7 +301,14 @@ export class FileRegistry implements Registry {
   #fsError(err: unknown, op: string, key: string): RegistryError {
     const what = key === "" ? this.root : `"${key}" in ${this.root}`;
     const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
-    const reason = err instanceof Deno.errors.PermissionDenied ? "access-denied" : "io";
+    const code = (err as { code?: string }).code;
+    const reason = err instanceof Deno.errors.PermissionDenied || code === "EACCES"
+      ? "access-denied"
+      : code === "EROFS"
+      ? "read-only"
+      : err instanceof Deno.errors.NotADirectory
+      ? "not-a-folder"
+      : "io";
     return new RegistryError(`cannot ${op} registry object ${what}: ${why}`, reason, {
       cause: err,
     });

@@ -3,6 +3,7 @@
  * parser (pure) and a factory (like go-discover's Providers map); the S3 backend, and with
  * it the AWS SDK, is imported only when an s3:// URL is opened.
  */
+import { describe, RegistryError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "./registry.ts";
 
@@ -19,8 +20,15 @@ export interface OpenOptions {
   forcePathStyle?: boolean;
   /** S3 attempts per call (retries of throttling and network errors included). */
   maxAttempts?: number;
-  /** Where the folder backend reports skipped entries. */
+  /** Where the folder backend reports skipped entries (and a folder it created). */
   log?: Logger;
+  /**
+   * What to do about a registry folder that is missing (S3: nothing here; a missing bucket is
+   * reported by the first request): "require" — a RegistryError naming it (exit 3);
+   * "create" — create it when its parent exists, saying so in one line. Default: no check.
+   * A path that is not a folder is an error either way.
+   */
+  missing?: "require" | "create";
 }
 
 type Parser = (url: string, rest: string) => RegistryLocation;
@@ -45,6 +53,7 @@ export const BACKENDS: Record<RegistryLocation["scheme"], Factory> = {
   file: async (loc, opts) => {
     if (loc.scheme !== "file") throw new TypeError(`expected a file location, got ${loc.scheme}`);
     const { FileRegistry } = await import("./file.ts");
+    if (opts.missing) await checkFolder(loc.root, opts.missing, opts.log);
     return new FileRegistry({
       root: loc.root,
       ignoreConditions: loc.ignoreConditions,
@@ -52,6 +61,63 @@ export const BACKENDS: Record<RegistryLocation["scheme"], Factory> = {
     });
   },
 };
+
+/** Checks a registry folder exists (or creates it when asked and its parent exists). */
+async function checkFolder(
+  root: string,
+  missing: "require" | "create",
+  log?: Logger,
+): Promise<void> {
+  const url = `file://${root}`;
+  const fail = (why: string, reason: string, err?: unknown) =>
+    new RegistryError(`registry ${url} ${why}`, reason, { cause: err });
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(root);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotADirectory) {
+      throw fail("is not a folder (a part of its path is a file): check -r", "not-a-folder", err);
+    }
+    if (!(err instanceof Deno.errors.NotFound)) {
+      const denied = err instanceof Deno.errors.PermissionDenied;
+      throw fail(`cannot be read: ${describe(err)}`, denied ? "access-denied" : "io", err);
+    }
+  }
+  if (info !== undefined) {
+    if (!info.isDirectory) throw fail("is not a folder: check -r", "not-a-folder");
+    return;
+  }
+  const parent = root.slice(0, root.lastIndexOf("/")) || "/";
+  if (missing === "require") {
+    throw fail(
+      "does not exist: check -r (run creates it when its parent folder exists)",
+      "no-registry",
+    );
+  }
+  try {
+    if (!(await Deno.stat(parent)).isDirectory) throw new Deno.errors.NotADirectory();
+  } catch (err) {
+    throw fail(
+      `does not exist, nor does its parent folder ${parent}: check -r, or create ${parent}`,
+      "no-registry",
+      err,
+    );
+  }
+  try {
+    await Deno.mkdir(root);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) {
+      const denied = err instanceof Deno.errors.PermissionDenied;
+      throw fail(
+        `cannot be created: ${describe(err)}`,
+        denied ? "access-denied" : "read-only",
+        err,
+      );
+    }
+    return; // created meanwhile by another node
+  }
+  log?.info(`new registry at ${url}`);
+}
 
 /** Opens the registry a URL names. Throws TypeError for a bad URL; touches no network. */
 export async function openRegistry(url: string, opts: OpenOptions = {}): Promise<Registry> {

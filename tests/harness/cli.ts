@@ -54,9 +54,9 @@ function cleanEnv(extra: Record<string, string>): Record<string, string> {
 /** Runs the CLI to completion (bounded by `timeoutMs`, killed after). */
 export async function runCli(
   args: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number; stdin?: string } = {},
+  opts: { env?: Record<string, string>; timeoutMs?: number; stdin?: string; wrap?: string[] } = {},
 ): Promise<CliResult> {
-  const child = spawnChild(args, opts.env);
+  const child = spawnChild(args, opts.env, opts.wrap);
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
