@@ -6,7 +6,7 @@
  */
 import { parseConfig } from "./src/cli/config.ts";
 import { helpText } from "./src/cli/help.ts";
-import { describe, exitCodeOf, UsageError } from "./src/errors.ts";
+import { describe, EXIT, exitCodeOf, UsageError } from "./src/errors.ts";
 import { Logger } from "./src/log.ts";
 import { versionLine } from "./src/version.ts";
 
@@ -22,6 +22,11 @@ export async function main(
     return exitCodeOf(err);
   }
   if (parsed.kind === "help") {
+    if (parsed.missingCommand) {
+      console.error(helpText());
+      console.error("auto-consul: no command given: see the commands above");
+      return EXIT.usage;
+    }
     console.log(helpText(parsed.command));
     return 0;
   }

@@ -47,6 +47,7 @@ async function endToEnd(argv0: string[], build: string): Promise<void> {
   assert.match(v.stdout, new RegExp(`\\(${build} build`));
 
   const root = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/reg`); // status and heartbeat need the registry folder to exist
   try {
     // heartbeat, status and elect against a real cluster.
     await withCluster({ servers: 1, clients: 1 }, async (cluster) => {

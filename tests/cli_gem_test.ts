@@ -23,6 +23,7 @@ Deno.test("unique prefixes of long flags work as the gem's did", () =>
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await modeOf(`${dir}/a`), "server", "the gem's bytes");
     // --reg=URL and --data=PATH, attached values, flags after the command
+    await Deno.mkdir(`${dir}/registry`); // set_mode needs the registry to exist
     const s = await runCli([
       `--reg=file://${dir}/registry`,
       "set_mode",

@@ -25,6 +25,16 @@ Deno.test("--help lists every command and exits 0", async () => {
   assert.doesNotMatch(sub.stdout, /--master-tag/, "elect's flags are not heartbeat's");
 });
 
+Deno.test("no command: usage on stderr, exit 2, nothing on stdout", async () => {
+  for (const argv of [[], ["-r", "file:///tmp/x"]]) {
+    const r = await runCli(argv);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^Usage: auto-consul/m);
+    assert.match(r.stderr, /^auto-consul: no command given/m);
+  }
+});
+
 Deno.test("--version names the version and the build", async () => {
   const r = await runCli(["--version"]);
   assert.equal(r.code, 0);

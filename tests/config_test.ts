@@ -115,6 +115,7 @@ Deno.test("help and version", () => {
   assert.deepEqual(parseConfig({ argv: [], env: {}, hostname: HOST }), {
     kind: "help",
     command: undefined,
+    missingCommand: true,
   });
   assert.deepEqual(parseConfig({ argv: ["run", "--help"], env: {}, hostname: HOST }), {
     kind: "help",

@@ -5,6 +5,16 @@ import { helpText } from "../src/cli/help.ts";
 import { REPO } from "./harness/cli.ts";
 import { FINDING_IDS } from "../src/doctor/facts.ts";
 import type { Command } from "../src/cli/flags.ts";
+import { DOCTOR_EXIT } from "../src/doctor/diagnose.ts";
+import {
+  ConsulError,
+  ConsulStartError,
+  EXIT,
+  exitCodeOf,
+  LocalStateError,
+  RegistryError,
+  UsageError,
+} from "../src/errors.ts";
 
 const readme = await Deno.readTextFile(`${REPO}/README.md`);
 
@@ -31,6 +41,29 @@ Deno.test("every flag shown by --help (tool and each command) is in the README's
     for (const e of f.env) {
       assert.ok(section.includes(e), `${e} (for --${f.name}) is in the README`);
     }
+  }
+});
+
+Deno.test("the README's exit-code table lists exactly the exit codes in the code", () => {
+  const section = readme.split("### Exit codes")[1]?.split("\n### ")[0];
+  assert.ok(section, "README has an Exit codes section");
+  const documented = new Set(
+    [...section.matchAll(/^\| (\d+) +\|/gm)].map((m) => Number(m[1])),
+  );
+  const inCode = new Set<number>([
+    ...Object.values(EXIT),
+    ...Object.values(DOCTOR_EXIT),
+    ...[
+      new UsageError(""),
+      new RegistryError("", ""),
+      new ConsulError("", 0, ""),
+      new LocalStateError(""),
+      new ConsulStartError(""),
+    ].map((e) => e.exitCode),
+  ]);
+  assert.deepEqual([...documented].sort((a, b) => a - b), [...inCode].sort((a, b) => a - b));
+  for (const e of [new TypeError("x"), new Error("x")]) {
+    assert.ok(documented.has(exitCodeOf(e)), `exit code of a ${e.name} is documented`);
   }
 });
 

@@ -14,6 +14,7 @@ Deno.test("Ctrl-C (SIGINT to the process group) → a client run leaves graceful
     await withCluster({ servers: 1 }, async (cluster) => {
       const [server] = cluster.servers;
       const reg = `file://${root}/reg`;
+      await Deno.mkdir(`${root}/reg`); // only run creates a missing registry folder
       const cli = (args: string[], env: Record<string, string> = {}) =>
         new Deno.Command(Deno.execPath(), {
           args: ["run", "-A", "--quiet", `${REPO}/main.ts`, ...args],

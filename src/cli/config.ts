@@ -66,7 +66,8 @@ export interface Config {
 }
 
 export type Parsed =
-  | { kind: "help"; command?: Command }
+  /** `missingCommand`: no command was given (usage on stderr, exit 2), not a request for help. */
+  | { kind: "help"; command?: Command; missingCommand?: boolean }
   | { kind: "version" }
   /** `warnings`: what was ignored (extra words after the command), for the log. */
   | { kind: "command"; config: Config; warnings: string[] };
@@ -170,7 +171,8 @@ export function parseConfig(input: ParseInput): Parsed {
   }
   if (values.version) return { kind: "version" };
   const command = positionals[0] === undefined ? undefined : toCommand(positionals[0]);
-  if (values.help || command === undefined) return { kind: "help", command };
+  if (values.help) return { kind: "help", command };
+  if (command === undefined) return { kind: "help", command, missingCommand: true };
   // Extra words after the command: the gem ignored them; so do we, with a warning.
   const extra = [...positionals.slice(1), ...moved.extra];
   const warnings = extra.length > 0 ? [extraWordsWarning(command, extra)] : [];
