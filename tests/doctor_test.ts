@@ -4,38 +4,15 @@
  * forgot) and each step's findings, evidence and advice are checked.
  */
 import assert from "node:assert/strict";
-import { slotKey } from "../src/cluster/places.ts";
 import { Logger } from "../src/log.ts";
 import { FileRegistry } from "../src/registry/file.ts";
 import { writeHeartbeat } from "../src/registry/heartbeats.ts";
 import { runCli } from "./harness/cli.ts";
-import { type Agent, startAgent, withCluster } from "./harness/consul.ts";
-import { doctorInProcess, findingsOf, ids } from "./harness/doctor.ts";
+import { startAgent, withCluster } from "./harness/consul.ts";
+import { doctorInProcess, findingsOf, gossipKey, ids, register } from "./harness/doctor.ts";
 import { waitFor } from "./harness/wait.ts";
 
 const log = new Logger({ level: "error" });
-
-/** A gossip key: 32 random bytes, base64. */
-export function gossipKey(): string {
-  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-}
-
-/** Heartbeats as `run` writes them (servers in both directories), and places for the servers. */
-export async function register(registry: FileRegistry, agents: Agent[]): Promise<void> {
-  const now = new Date();
-  for (const a of agents) {
-    await writeHeartbeat(registry, {
-      node: a.node,
-      address: a.ip,
-      dirs: a.server ? ["servers", "agents"] : ["agents"],
-      now,
-    }, log);
-  }
-  const servers = agents.filter((a) => a.server);
-  for (const [i, s] of servers.entries()) {
-    await registry.createIfAbsent(slotKey(i, 1), new TextEncoder().encode(s.node));
-  }
-}
 
 Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each broken state → its finding", async (t) => {
   const root = await Deno.makeTempDir();

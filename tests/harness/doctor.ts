@@ -3,8 +3,12 @@ import { parseConfig } from "../../src/cli/config.ts";
 import { doctorCommand } from "../../src/commands/doctor.ts";
 import { ConsulClient } from "../../src/consul/client.ts";
 import type { Finding } from "../../src/doctor/facts.ts";
+import { slotKey } from "../../src/cluster/places.ts";
 import { Logger } from "../../src/log.ts";
+import type { FileRegistry } from "../../src/registry/file.ts";
+import { writeHeartbeat } from "../../src/registry/heartbeats.ts";
 import { openRegistry } from "../../src/registry/open.ts";
+import type { Agent } from "./consul.ts";
 
 export interface DoctorReport {
   code: number;
@@ -43,4 +47,26 @@ export function findingsOf(r: DoctorReport, id: string): Finding[] {
 
 export function ids(r: DoctorReport): string[] {
   return r.findings.map((f) => `${f.severity}:${f.id}`);
+}
+
+/** A gossip key: 32 random bytes, base64. */
+export function gossipKey(): string {
+  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+}
+
+/** Heartbeats as `run` writes them (servers in both directories), and places for the servers. */
+export async function register(registry: FileRegistry, agents: Agent[]): Promise<void> {
+  const now = new Date();
+  for (const a of agents) {
+    await writeHeartbeat(registry, {
+      node: a.node,
+      address: a.ip,
+      dirs: a.server ? ["servers", "agents"] : ["agents"],
+      now,
+    }, new Logger({ level: "error" }));
+  }
+  const servers = agents.filter((a) => a.server);
+  for (const [i, s] of servers.entries()) {
+    await registry.createIfAbsent(slotKey(i, 1), new TextEncoder().encode(s.node));
+  }
 }
