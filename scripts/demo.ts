@@ -51,6 +51,8 @@ const nodes = Array.from(
 const stop = new AbortController();
 for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => stop.abort());
 
+// One gossip key for the demo's cluster, as in production (see README, Security).
+const gossipKey = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 console.log(`demo: 5 nodes on 127.${net}.0.1-5, registry ${registry}`);
 const children = nodes.map((n) =>
   new Deno.Command(Deno.execPath(), {
@@ -79,6 +81,7 @@ const children = nodes.map((n) =>
       consulBin,
       "--log-level",
       "warn",
+      "--require-encryption",
       "run",
       "--",
       "-dns-port=-1",
@@ -86,6 +89,7 @@ const children = nodes.map((n) =>
       "-hcl",
       "performance { raft_multiplier = 1 }",
     ],
+    env: { AUTO_CONSUL_GOSSIP_KEY: gossipKey },
     stdin: "null",
     stdout: "null",
     stderr: "piped",

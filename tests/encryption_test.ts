@@ -99,6 +99,14 @@ Deno.test("gossipKeySource: key, -c dir, consul args, keyring, none", async () =
       kind: "keyring",
       path: `${data}/client/serf/local.keyring`,
     });
+    await Deno.remove(`${data}/client`, { recursive: true });
+    assert.equal(await gossipKeySource(base), undefined);
+    await Deno.mkdir(`${data}/agent/serf`, { recursive: true });
+    await Deno.writeTextFile(`${data}/agent/serf/local.keyring`, `["${KEY}"]`);
+    assert.deepEqual(await gossipKeySource(base), {
+      kind: "keyring",
+      path: `${data}/agent/serf/local.keyring`,
+    });
   });
 });
 

@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { consulDataDir } from "./agent_args.ts";
 
 /** Where the gossip key in force comes from. */
 export type KeySource =
@@ -30,7 +31,7 @@ export interface EncryptionInput {
   configDir?: string;
   /** Everything after `--`. */
   consulArgs: readonly string[];
-  /** auto-consul's data dir: consul's data is in `<dataDir>/server` or `<dataDir>/client`. */
+  /** auto-consul's data dir: consul's data is in `<dataDir>/server` or `<dataDir>/agent`. */
   dataDir: string;
 }
 
@@ -121,8 +122,14 @@ export async function gossipKeySource(
     const text = await files.readTextFile(p).catch(() => undefined);
     if (text !== undefined && configSetsEncrypt(p, text)) return { kind: "config", path: p };
   }
-  for (const mode of ["server", "client"]) {
-    const keyring = join(input.dataDir, mode, "serf", "local.keyring");
+  // consul's data dirs (and `client`, where earlier versions kept a client's data)
+  const dataDirs = new Set([
+    consulDataDir(input.dataDir, "server"),
+    consulDataDir(input.dataDir, "client"),
+    join(input.dataDir, "client"),
+  ]);
+  for (const d of dataDirs) {
+    const keyring = join(d, "serf", "local.keyring");
     if (await files.exists(keyring)) return { kind: "keyring", path: keyring };
   }
   return undefined;
