@@ -21,7 +21,7 @@ import { agentCommand } from "../consul/agent_args.ts";
 import { writeAgentConfig } from "../consul/agent_config.ts";
 import { checkEncryption } from "../consul/encryption.ts";
 import { consulVersion } from "../consul/version.ts";
-import { spawnConsul } from "../consul/process.ts";
+import { guardOf, spawnConsul } from "../consul/process.ts";
 import { superviseConsul } from "../consul/supervisor.ts";
 import { describe, UsageError } from "../errors.ts";
 import { liveMembers } from "../registry/heartbeats.ts";
@@ -243,6 +243,7 @@ async function superviseOnce(
 
     await writeAgentConfig(cmd.configFile);
     const loops = new AbortController();
+    let guardTold = false;
     const supervised = superviseConsul({
       spawn: async (onLine) => {
         const child = await spawnConsul({
@@ -253,10 +254,11 @@ async function superviseOnce(
         });
         if (child.leftover?.kind === "stopped") {
           log.warn("stopped a consul left over from an earlier run", { pid: child.leftover.pid });
-        } else if (child.leftover?.kind === "unverified") {
-          log.warn("a process named by the pidfile runs but cannot be verified", {
-            pid: child.leftover.pid,
-          });
+        }
+        if (!guardTold) {
+          guardTold = true;
+          const g = await guardOf(child);
+          log[g.level](g.message);
         }
         return child;
       },

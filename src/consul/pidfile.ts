@@ -20,14 +20,20 @@ export type LeftoverResult =
   | { kind: "stale"; pid: number }
   /** The leftover agent was running and has been stopped. */
   | { kind: "stopped"; pid: number; signal: "SIGTERM" | "SIGKILL" }
-  /** A process with that pid runs but cannot be verified (no /proc): left alone. */
+  /**
+   * A process with that pid runs but cannot be verified (no /proc at all): left alone, and no
+   * second consul is started (spawnConsul refuses).
+   */
   | { kind: "unverified"; pid: number };
 
 export function pidFilePath(dataDir: string): string {
   return join(dataDir, "consul.pid");
 }
 
-/** The start time of a live process, or undefined when it is gone or a zombie (or no /proc). */
+/**
+ * The start time of a live process, or undefined when it is gone or a zombie (or no /proc).
+ * Synchronous, and only where /proc can be read directly (`-A`); see `processStartTime`.
+ */
 export function procStartTime(pid: number): number | undefined {
   let stat: string;
   try {
@@ -35,11 +41,64 @@ export function procStartTime(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+  return parseStartTime(stat);
+}
+
+/** Field 22 of a /proc/<pid>/stat line; undefined for a zombie or a malformed line. */
+export function parseStartTime(stat: string): number | undefined {
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses; split after the last ")".
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   if (fields[0] === "Z" || fields[0] === "X") return undefined; // exited, not yet reaped
   const start = Number(fields[19]);
   return Number.isFinite(start) ? start : undefined;
+}
+
+/**
+ * How /proc is read. Deno refuses /proc without `--allow-all` ("NotCapable"), and the shipped
+ * binary has a narrower permission set; `--allow-run` is part of it, so /proc is then read by
+ * `cat`. Undefined where there is no /proc at all (not Linux).
+ */
+export type ProcReader = (path: string) => Promise<string | undefined>;
+
+let reader: Promise<{ read: ProcReader; how: string } | undefined> | undefined;
+
+/** The way this process can read /proc (decided once), or undefined where it cannot. */
+export function procReader(): Promise<{ read: ProcReader; how: string } | undefined> {
+  reader ??= findProcReader();
+  return reader;
+}
+
+async function findProcReader(): Promise<{ read: ProcReader; how: string } | undefined> {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    Deno.readTextFileSync("/proc/self/stat");
+    return {
+      how: "direct",
+      read: (path) => Deno.readTextFile(path).catch(() => undefined),
+    };
+  } catch { /* NotCapable: try a helper process */ }
+  const viaCat: ProcReader = async (path) => {
+    try {
+      const out = await new Deno.Command("cat", {
+        args: [path],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return out.success ? new TextDecoder().decode(out.stdout) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return (await viaCat("/proc/self/stat")) !== undefined ? { how: "cat", read: viaCat } : undefined;
+}
+
+/** Like procStartTime, under any permission set (through `procReader`). */
+export async function processStartTime(pid: number): Promise<number | undefined> {
+  const r = await procReader();
+  if (r === undefined) return undefined;
+  const stat = await r.read(`/proc/${pid}/stat`);
+  return stat === undefined ? undefined : parseStartTime(stat);
 }
 
 /** True when the pid is alive (not a zombie). Uses /proc on Linux. */
@@ -62,8 +121,18 @@ function hasProc(): boolean {
   }
 }
 
-export async function writePidFile(path: string, pid: number): Promise<void> {
-  const record: PidRecord = { pid, start: procStartTime(pid) };
+/** True when a pid exists (a probe by signal, for where /proc cannot be read). */
+function pidExists(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function writePidFile(path: string, pid: number, start?: number): Promise<void> {
+  const record: PidRecord = { pid, start: start ?? await processStartTime(pid) };
   const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   await Deno.writeTextFile(tmp, JSON.stringify(record) + "\n", { mode: 0o644 });
   await Deno.rename(tmp, path);
@@ -119,24 +188,24 @@ export async function stopLeftover(
   }
   const { pid } = rec;
   if (pid === Deno.pid) return { kind: "none" };
-  if (!hasProc()) {
-    if (processAlive(pid)) return { kind: "unverified", pid };
+  if ((await procReader()) === undefined) {
+    if (pidExists(pid)) return { kind: "unverified", pid };
     await removePidFile(path, pid);
     return { kind: "stale", pid };
   }
-  const start = procStartTime(pid);
+  const start = await processStartTime(pid);
   if (start === undefined || (rec.start !== undefined && start !== rec.start)) {
     await removePidFile(path, pid);
     return { kind: "stale", pid };
   }
 
-  const stepMs = 100;
+  const stepMs = 200;
   const waitGone = async (ms: number): Promise<boolean> => {
     for (let waited = 0; waited < ms; waited += stepMs) {
-      if (procStartTime(pid) !== start) return true;
+      if ((await processStartTime(pid)) !== start) return true;
       await sleep(stepMs);
     }
-    return procStartTime(pid) !== start;
+    return (await processStartTime(pid)) !== start;
   };
   const send = (sig: Deno.Signal) => {
     try {
@@ -144,6 +213,7 @@ export async function stopLeftover(
     } catch { /* exited meanwhile */ }
   };
   send("SIGTERM");
+  send("SIGCONT"); // a stopped (hung) leftover gets the SIGTERM only once it runs again
   let signal: "SIGTERM" | "SIGKILL" = "SIGTERM";
   if (!(await waitGone(opts.termTimeoutMs ?? 15_000))) {
     signal = "SIGKILL";

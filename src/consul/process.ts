@@ -11,8 +11,15 @@
  *   one starts. It covers what pdeathsig cannot: no setpriv, other OSes, and the instant
  *   between fork and prctl.
  */
+import { ConsulStartError } from "../errors.ts";
 import { consulBinaryError } from "./version.ts";
-import { type LeftoverResult, removePidFile, stopLeftover, writePidFile } from "./pidfile.ts";
+import {
+  type LeftoverResult,
+  procReader,
+  removePidFile,
+  stopLeftover,
+  writePidFile,
+} from "./pidfile.ts";
 
 export type OutputStream = "stdout" | "stderr";
 export type LineHandler = (stream: OutputStream, line: string) => void;
@@ -68,6 +75,14 @@ const MAX_LINE = 16 * 1024;
 export async function spawnConsul(opts: SpawnConsulOptions): Promise<SpawnedConsul> {
   const bin = resolveBin(opts.bin);
   const leftover = opts.pidFile === undefined ? undefined : await stopLeftover(opts.pidFile);
+  if (leftover?.kind === "unverified") {
+    // Never a second consul beside one that holds the data dir and the ports (a crash loop).
+    throw new ConsulStartError(
+      `a process (pid ${leftover.pid}) named by ${opts.pidFile} is running and cannot be ` +
+        `verified as this data dir's consul (no /proc): stop it, or remove the pidfile if it ` +
+        `is not consul`,
+    );
+  }
   const setpriv = opts.deathSignal === null
     ? undefined
     : await setprivWithPdeathsig(opts.setprivBin);
@@ -154,6 +169,37 @@ export async function spawnConsul(opts: SpawnConsulOptions): Promise<SpawnedCons
     tail(n = keep) {
       return lines.slice(-n);
     },
+  };
+}
+
+/**
+ * Which protections keep this consul from outliving auto-consul, as one line for the start
+ * log: "warn" when the parent-death signal is missing (setpriv not installed) or the pidfile
+ * check cannot verify a leftover (no /proc).
+ */
+export async function guardOf(
+  child: Pick<SpawnedConsul, "deathSignal" | "leftover">,
+): Promise<{ level: "info" | "warn"; message: string }> {
+  const proc = await procReader();
+  const pidfile = child.leftover === undefined
+    ? undefined
+    : proc === undefined
+    ? "a pidfile (leftovers cannot be verified here: no /proc)"
+    : `a pidfile checked at the next start (/proc read ${
+      proc.how === "direct" ? "directly" : "through cat"
+    })`;
+  const parts = [
+    child.deathSignal ? `a parent-death signal (${child.deathSignal}, via setpriv)` : undefined,
+    pidfile,
+  ].filter((x) => x !== undefined);
+  const level = child.deathSignal && proc !== undefined ? "info" : "warn";
+  const missing = child.deathSignal
+    ? ""
+    : "; setpriv with --pdeathsig was not found (util-linux), so a consul whose auto-consul was " +
+      "killed keeps running until the next start stops it";
+  return {
+    level,
+    message: `consul is guarded by ${parts.join(" and ") || "nothing"}${missing}`,
   };
 }
 

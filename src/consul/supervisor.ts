@@ -14,7 +14,7 @@
  * Spawn, sleep, clock and random are parameters, so the restart loop is tested without
  * waiting. Model: consul `agent/retry_join.go`, std `async/retry.ts`.
  */
-import { describe, UsageError } from "../errors.ts";
+import { classify, describe } from "../errors.ts";
 import type { Level, Logger } from "../log.ts";
 import { backoffDelay, type Sleep, sleep as realSleep } from "../util/backoff.ts";
 import type { ConsulProcess, ExitStatus, LineHandler } from "./process.ts";
@@ -131,7 +131,8 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
       try {
         child = await opts.spawn(onLine);
       } catch (err) {
-        if (err instanceof UsageError) throw err; // missing binary: restarting cannot help
+        // A missing binary, a leftover that cannot be verified: restarting cannot help.
+        if (classify(err) === "permanent") throw err;
         log.error("consul could not be started", { error: describe(err) });
       }
       if (child !== undefined) {
