@@ -1,5 +1,6 @@
 /** The status view (pure): raft matched by node ID and address, unknown kept unknown, roles, places. */
 import assert from "node:assert/strict";
+import { parseLatestConfiguration } from "../src/cluster/observe.ts";
 import { buildStatus, leaderLine, renderStatus } from "../src/cluster/status.ts";
 import type { Member, RaftServer } from "../src/consul/client.ts";
 import type { Heartbeat } from "../src/registry/heartbeats.ts";
@@ -183,4 +184,37 @@ Deno.test("a raft voter serf does not know gets a row of its own", () => {
     "absent",
     true,
   ]);
+});
+
+Deno.test("a server's own raft copy (agent self stats) parses; anything else does not", () => {
+  assert.deepEqual(
+    parseLatestConfiguration(
+      "[{Suffrage:Voter ID:aa-1 Address:10.0.0.1:8300} {Suffrage:Nonvoter ID:bb-2 Address:10.0.0.2:8300}]",
+    ),
+    {
+      index: 0,
+      servers: [
+        {
+          id: "aa-1",
+          node: "(unknown)",
+          address: "10.0.0.1:8300",
+          leader: false,
+          voter: true,
+          protocolVersion: "",
+        },
+        {
+          id: "bb-2",
+          node: "(unknown)",
+          address: "10.0.0.2:8300",
+          leader: false,
+          voter: false,
+          protocolVersion: "",
+        },
+      ],
+    },
+  );
+  assert.deepEqual(parseLatestConfiguration("[]"), { index: 0, servers: [] });
+  assert.equal(parseLatestConfiguration("garbage"), undefined);
+  assert.equal(parseLatestConfiguration("[garbage]"), undefined);
+  assert.equal(parseLatestConfiguration(undefined), undefined);
 });

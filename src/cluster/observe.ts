@@ -4,7 +4,7 @@
  * and raft configuration, every agent call bounded so a leaderless cluster cannot hang them.
  */
 import type { AgentView } from "./status.ts";
-import type { ConsulClient } from "../consul/client.ts";
+import type { ConsulClient, RaftConfiguration, RaftServer } from "../consul/client.ts";
 import { ConsulUnreachableError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -58,28 +58,67 @@ export async function readRegistryView(registry: Registry, log: Logger): Promise
   return { servers, agents, addresses, rereads };
 }
 
-/** Members, leader and raft configuration (`?stale`: no leader needed), each call bounded. */
+/**
+ * The raft configuration a server keeps in its own stats (GET /v1/agent/self,
+ * `Stats.raft.latest_configuration`, e.g. "[{Suffrage:Voter ID:abc Address:10.0.0.1:8300}]").
+ * Pure; undefined when the text is not that shape. Node names are not in it: "(unknown)".
+ */
+export function parseLatestConfiguration(text: unknown): RaftConfiguration | undefined {
+  if (typeof text !== "string" || !/^\[.*\]$/s.test(text.trim())) return undefined;
+  const servers: RaftServer[] = [];
+  for (const m of text.matchAll(/\{Suffrage:(\w+) ID:(\S+) Address:(\S+?)\}/g)) {
+    servers.push({
+      id: m[2],
+      node: "(unknown)",
+      address: m[3],
+      leader: false,
+      voter: m[1] === "Voter",
+      protocolVersion: "",
+    });
+  }
+  const inner = text.trim().slice(1, -1).trim();
+  if (servers.length === 0 && inner !== "") return undefined;
+  return { servers, index: 0 };
+}
+
+/**
+ * Members, leader and raft configuration (`?stale`: no leader needed), each call bounded.
+ * Consul 1.8 serves a stale raft read only on a server that has heard from a leader since it
+ * started; a server that restarted into an outage answers "No cluster leader" after its RPC
+ * hold timeout. Then the server's own copy (agent self stats) is used.
+ */
 export async function readAgentView(
   consul: ConsulClient,
   log: Logger,
 ): Promise<AgentView | undefined> {
   const opts = { timeoutMs: AGENT_CALL_MS };
-  const [members, leader, raft] = await Promise.allSettled([
+  const [members, leader, raft, self] = await Promise.allSettled([
     consul.members(opts),
     consul.leader(opts),
     consul.raftConfiguration({ ...opts, stale: true }),
+    consul.self(opts),
   ]);
   if (members.status === "rejected") {
     if (members.reason instanceof ConsulUnreachableError) return undefined;
     throw members.reason;
   }
+  let config = raft.status === "fulfilled" ? raft.value : undefined;
+  let raftSource: AgentView["raftSource"] = config ? "api" : undefined;
   if (raft.status === "rejected") {
     log.debug("no raft view from the local agent", { error: describe(raft.reason) });
+    const stats = self.status === "fulfilled" ? obj(obj(self.value.raw.Stats).raft) : {};
+    config = parseLatestConfiguration(stats.latest_configuration);
+    if (config) raftSource = "agent-stats";
   }
   return {
     members: members.value,
     leaderAddress: leader.status === "fulfilled" ? leader.value ?? "" : undefined,
-    raft: raft.status === "fulfilled" ? raft.value : undefined,
+    raft: config,
+    raftSource,
     raftError: raft.status === "rejected" ? describe(raft.reason) : undefined,
   };
+}
+
+function obj(v: unknown): Record<string, unknown> {
+  return v && typeof v === "object" ? v as Record<string, unknown> : {};
 }

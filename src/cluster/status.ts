@@ -34,6 +34,8 @@ export interface AgentView {
   members: SerfMember[];
   /** Undefined when it could not be read (`raftError` says why). */
   raft?: RaftConfiguration;
+  /** "api": GET /v1/operator/raft/configuration; "agent-stats": the server's own copy. */
+  raftSource?: "api" | "agent-stats";
   raftError?: string;
   /** GET /v1/status/leader: "ip:port", "" when there is none, undefined when not read. */
   leaderAddress?: string;
@@ -228,7 +230,13 @@ export function renderStatus(view: StatusView, agent: AgentView | undefined): st
   );
   out.push("", leaderLine(view.leader));
   if (!agent) out.push("(local consul agent not reachable: registry view only)");
-  else if (!agent.raft) {
+  else if (agent.raftSource === "agent-stats") {
+    out.push(
+      `(raft read from this server's own copy: the raft API did not answer: ${
+        agent.raftError ?? "?"
+      })`,
+    );
+  } else if (!agent.raft) {
     out.push(`(raft configuration not read: VOTER and LEADER unknown: ${agent.raftError ?? "?"})`);
   }
   for (const r of view.rows) {

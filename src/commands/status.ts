@@ -34,6 +34,7 @@ export async function statusCommand(config: Config, deps: StatusDeps): Promise<n
               reachable: true,
               leader: leader.state === "elected" ? leader.node ?? null : null,
               raft: agent.raft ? "read" : "unknown",
+              raftSource: agent.raftSource,
               raftError: agent.raftError,
             }
             : { reachable: false },
