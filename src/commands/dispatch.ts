@@ -78,8 +78,17 @@ export async function runCommand(
       const { lockDataDir } = await import("../cluster/data_dir.ts");
       const lock = await lockDataDir(config.dataDir);
       try {
-        const { runFamily } = await import("./run.ts");
-        return await runFamily(config, deps);
+        if (config.command === "run" || config.command === "direct_run") {
+          const { runCommand } = await import("./run.ts");
+          return await runCommand(config, deps);
+        }
+        const { setModeByHand, setModeCommand } = await import("./set_mode.ts");
+        if (config.command === "set_mode") return await setModeCommand(config, deps);
+        return await setModeByHand(
+          config,
+          config.command === "set_server" ? "server" : "agent",
+          log,
+        );
       } finally {
         lock.release();
       }

@@ -1,0 +1,301 @@
+/**
+ * A node's life under `run` and `direct_run`: decide the mode (race-free, retried until it
+ * works or the node is stopped), start and supervise consul, announce at once and then every
+ * tick, join and stay joined, take a server place that needs a holder (a client of `run`)
+ * and restart consul as a server, and on stop leave: a client removes its heartbeat, a
+ * server keeps its place. Resolves with consul's exit code.
+ *
+ * Every collaborator is a parameter (spawn, clock, sleep, random, registry, consul client,
+ * stop signal, log), like `elect/watch.ts`, so the whole life is tested without a process
+ * and without waiting. `commands/run.ts` wires the real ones.
+ */
+import { agentCommand } from "../consul/agent_args.ts";
+import { writeAgentConfig } from "../consul/agent_config.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import type { ConsulProcess, LineHandler } from "../consul/process.ts";
+import { superviseConsul } from "../consul/supervisor.ts";
+import type { ConsulVersion } from "../consul/version.ts";
+import { describe, UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { liveMembers } from "../registry/heartbeats.ts";
+import type { Registry } from "../registry/registry.ts";
+import type { Sleep } from "../util/backoff.ts";
+import { retryTransient } from "../util/retry.ts";
+import { announceAddress } from "./announce.ts";
+import { heartbeatLoop, waitForAgent } from "./beat.ts";
+import { joinAll, stayJoined } from "./join.ts";
+import { decideMode, type ModeOptions } from "./mode.ts";
+import { watchForPlace } from "./promote.ts";
+import { migrateClientDataDir, type Mode, readMode, writeMode, writePlace } from "./state.ts";
+
+/** Backoff of the mode decision's retries and of consul's restarts. */
+export const NODE_BACKOFF = { initialMs: 1000, maxMs: 30_000 };
+/** How often the node asks whether its consul answers yet, at start. */
+export const AGENT_POLL_MS = 50;
+/** Upper bound of the advisory settle delay of the mode decision. */
+export const SETTLE_MS = 5000;
+
+export interface NodeOptions {
+  node: string;
+  /**
+   * "decide": decide the mode from the registry at start (`run`; a client may later be
+   * promoted). "recorded": run the mode recorded in the data dir (`direct_run`).
+   */
+  modeFrom: "decide" | "recorded";
+  /** Desired number of servers. */
+  servers: number;
+  expirySeconds: number;
+  ticksSeconds: number;
+  dataDir: string;
+  advisory: boolean;
+  /** The version of the consul binary `spawn` starts. */
+  version: ConsulVersion;
+  bind: string;
+  advertise?: string;
+  /** consul `-client`. */
+  client: string;
+  configDir?: string;
+  datacenter?: string;
+  /** Everything after `--`, passed to consul unchanged. */
+  consulArgs: readonly string[];
+  gossipKey?: string;
+  token?: string;
+}
+
+/** A started consul (reporting what its start found, e.g. a leftover, is the spawner's job). */
+export type NodeConsul = ConsulProcess;
+
+export interface NodeDeps {
+  /** Starts `consul <args>` with the given output handler. */
+  spawn: (args: readonly string[], onLine: LineHandler) => Promise<NodeConsul>;
+  consul: Pick<ConsulClient, "self" | "members" | "leader" | "join">;
+  /** The registry; required when `modeFrom` is "decide". Without it: no heartbeat, no join. */
+  registry?: Registry;
+  sleep: Sleep;
+  random: () => number;
+  /** Milliseconds clock (Date.now). */
+  now: () => number;
+  /** Aborts to stop the node; its reason is the signal received ("SIGINT" or "SIGTERM"). */
+  stop: AbortSignal;
+  log: Logger;
+}
+
+/** The mode decision's options, shared with `set_mode`. */
+export function modeOptions(
+  o: Pick<NodeOptions, "node" | "servers" | "expirySeconds" | "dataDir" | "advisory">,
+): ModeOptions {
+  return {
+    node: o.node,
+    servers: o.servers,
+    expirySeconds: o.expirySeconds,
+    dataDir: o.dataDir,
+    advisory: o.advisory,
+    settleMs: SETTLE_MS,
+  };
+}
+
+/** Runs the node until `deps.stop` aborts; resolves with consul's exit code. */
+export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number> {
+  const { log, registry } = deps;
+  await moveOldClientData(opts.dataDir, log);
+  let mode: Mode | undefined;
+  let explicit = true;
+  if (opts.modeFrom === "recorded") {
+    mode = await readMode(opts.dataDir);
+    if (!mode) {
+      throw new UsageError(
+        `no mode recorded in ${opts.dataDir}/mode: run set_mode, set_server or set_agent first`,
+      );
+    }
+  } else {
+    if (!registry) throw new TypeError("deciding the mode needs a registry");
+    const decided = await retrying(
+      "mode decision",
+      () =>
+        decideMode(modeOptions(opts), { registry, log, sleep: deps.sleep, random: deps.random }),
+      deps,
+    );
+    if (!decided) return 0; // stopped before deciding: nothing was started
+    log.info(decided.reason, { mode: decided.mode });
+    mode = decided.mode;
+    explicit = decided.explicit;
+  }
+  // A client promoted to a free or stale server place starts again as a server.
+  const watchPlaces = registry !== undefined && opts.modeFrom === "decide" &&
+    mode === "agent" && !explicit;
+  for (;;) {
+    const r = await superviseOnce(opts, deps, mode, watchPlaces && mode === "agent");
+    if (!r.promoted) {
+      log.info("consul exited", { code: r.code });
+      return r.code;
+    }
+    mode = "server";
+  }
+}
+
+/** An earlier auto-consul's `<data-dir>/client` becomes the gem's `<data-dir>/agent`, once. */
+async function moveOldClientData(dataDir: string, log: Logger): Promise<void> {
+  const moved = await migrateClientDataDir(dataDir);
+  if (moved === "moved") {
+    log.info("moved consul's client data to the gem's layout (same node ID)", {
+      from: `${dataDir}/client`,
+      to: `${dataDir}/agent`,
+    });
+  } else if (moved === "both") {
+    log.warn("both <data-dir>/client and <data-dir>/agent exist: using agent, client left alone", {
+      dataDir,
+    });
+  }
+}
+
+/**
+ * Retries `fn` until it works or the node is stopped (then undefined); permanent failures
+ * end the node (util/retry.ts, errors.ts classify).
+ */
+function retrying<T>(what: string, fn: () => Promise<T>, deps: NodeDeps): Promise<T | undefined> {
+  return retryTransient(what, fn, { backoff: NODE_BACKOFF }, deps, deps.stop);
+}
+
+/**
+ * Runs consul in one mode with its loops until the node is stopped, or (a client) until it
+ * took a server place: then consul is stopped like on SIGTERM (a client leaves) and
+ * `promoted` is true.
+ */
+async function superviseOnce(
+  opts: NodeOptions,
+  deps: NodeDeps,
+  mode: Mode,
+  watchPlaces: boolean,
+): Promise<{ code: number; promoted: boolean }> {
+  const { log, registry, stop } = deps;
+  const iteration = new AbortController();
+  const onStop = () => iteration.abort(stop.reason);
+  if (stop.aborted) onStop();
+  else stop.addEventListener("abort", onStop, { once: true });
+  let promoted = false;
+  try {
+    const server = mode === "server";
+    const servers = registry
+      ? await liveMembers(registry, "servers", opts.expirySeconds, log).catch((err) => {
+        log.warn("cannot read servers for -retry-join", { error: describe(err) });
+        return [];
+      })
+      : [];
+    const retryJoin = servers.filter((m) => m.node !== opts.node).map((m) => m.address);
+    const cmd = agentCommand({
+      mode: server ? "server" : "client",
+      servers: opts.servers,
+      version: opts.version,
+      bind: opts.bind,
+      advertise: opts.advertise,
+      client: opts.client,
+      node: opts.node,
+      dataDir: opts.dataDir,
+      configDir: opts.configDir,
+      datacenter: opts.datacenter,
+      retryJoin,
+      retryIntervalSeconds: Math.min(30, opts.ticksSeconds),
+      extraArgs: opts.consulArgs,
+      gossipKey: opts.gossipKey,
+      token: opts.token,
+    });
+
+    await writeAgentConfig(cmd.configFile);
+    const loops = new AbortController();
+    const supervised = superviseConsul({
+      spawn: (onLine) => deps.spawn(cmd.args, onLine),
+      log: log.child("supervisor"),
+      sleep: deps.sleep,
+      random: deps.random,
+      now: deps.now,
+      signal: iteration.signal,
+      restartBackoff: NODE_BACKOFF,
+    });
+
+    let lastKeys: string[] = [];
+    const background = (async () => {
+      if (!registry) return;
+      // Polled often: the first heartbeat and the first join read wait for this (a cold
+      // cluster forms only once its servers have announced themselves).
+      if (!await waitForAgent(deps.consul, deps.sleep, loops.signal, AGENT_POLL_MS)) return;
+      let address: string;
+      try {
+        address = announceAddress(opts, await deps.consul.self({ signal: loops.signal }));
+      } catch (err) {
+        log.error(describe(err));
+        return;
+      }
+      const ticksMs = opts.ticksSeconds * 1000;
+      const backoff = { initialMs: 1000, maxMs: Math.min(30_000, ticksMs) };
+      await Promise.all([
+        // The -retry-join addresses once more through the API: consul names no address it
+        // could not join when another one worked, and a handshake refused for want of our
+        // gossip key (a rogue heartbeat in the registry) must be named in our log.
+        joinAll(retryJoin, deps.consul, log.child("join"), loops.signal),
+        heartbeatLoop({
+          node: opts.node,
+          address,
+          server,
+          ticksMs,
+          expirySeconds: opts.expirySeconds,
+          purgeEvery: server ? 10 : 0,
+          backoff,
+        }, {
+          registry,
+          consul: deps.consul,
+          sleep: deps.sleep,
+          random: deps.random,
+          now: () => new Date(deps.now()),
+          log: log.child("heartbeat"),
+        }, loops.signal).then((k) => lastKeys = k),
+        watchPlaces
+          ? watchForPlace(
+            {
+              node: opts.node,
+              servers: opts.servers,
+              expirySeconds: opts.expirySeconds,
+              intervalMs: Math.max(ticksMs, opts.expirySeconds * 500),
+            },
+            { registry, consul: deps.consul, sleep: deps.sleep, log: log.child("place") },
+            loops.signal,
+          )
+            .then(async (place) => {
+              if (!place) return;
+              await writeMode(opts.dataDir, "server");
+              await writePlace(opts.dataDir, place.place);
+              log.info(`${place.reason}: restarting consul as a server`);
+              promoted = true;
+              iteration.abort("SIGTERM");
+            })
+          : Promise.resolve(),
+        stayJoined({
+          node: opts.node,
+          address,
+          ticksMs,
+          checkMs: Math.min(ticksMs, 5000),
+          backoff,
+        }, {
+          consul: deps.consul,
+          readServers: () => liveMembers(registry, "servers", opts.expirySeconds, log),
+          sleep: deps.sleep,
+          random: deps.random,
+          now: deps.now,
+          log: log.child("join"),
+        }, loops.signal),
+      ]);
+    })();
+
+    const { code } = await supervised;
+    loops.abort();
+    await background;
+    if (!server && registry && lastKeys.length > 0) {
+      // A client that leaves gracefully also leaves the registry; a server keeps its place.
+      await Promise.all(lastKeys.map((k) => registry.delete(k))).catch((err) =>
+        log.warn("could not remove this client's heartbeat", { error: describe(err) })
+      );
+    }
+    return { code, promoted };
+  } finally {
+    stop.removeEventListener("abort", onStop);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * A scripted consul for unit tests of a node's life: `spawn` starts fake agent processes
+ * (recorded with their argv), and `client` answers like the running agent's HTTP API — only
+ * while a process runs. The members other agents see are the test's to script.
+ */
+import type { AgentSelf, Member } from "../../src/consul/client.ts";
+import type { ExitStatus, LineHandler } from "../../src/consul/process.ts";
+import type { NodeConsul } from "../../src/cluster/node.ts";
+import { ConsulUnreachableError } from "../../src/errors.ts";
+
+export class FakeAgent implements NodeConsul {
+  readonly killedWith: Deno.Signal[] = [];
+  readonly status: Promise<ExitStatus>;
+  #exit!: (s: ExitStatus) => void;
+  exited = false;
+
+  constructor(
+    readonly pid: number,
+    readonly args: readonly string[],
+    private readonly codeOnSignal: (sig: Deno.Signal) => number,
+  ) {
+    this.status = new Promise((resolve) => this.#exit = resolve);
+  }
+
+  get isServer(): boolean {
+    return this.args.includes("-server");
+  }
+
+  /** Exits on its own (a crash when the node did not ask). */
+  exit(code: number, signal: Deno.Signal | null = null): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.#exit({ code, signal });
+  }
+
+  kill(sig: Deno.Signal): void {
+    if (this.exited) return;
+    this.killedWith.push(sig);
+    this.exit(this.codeOnSignal(sig));
+  }
+
+  tail(): string[] {
+    return [`fake consul ${this.pid}`];
+  }
+}
+
+export function serverMember(name: string, addr: string, status = "alive"): Member {
+  return {
+    name,
+    addr,
+    port: 8301,
+    status: status as Member["status"],
+    statusCode: 1,
+    isServer: true,
+    tags: {},
+  };
+}
+
+export class ConsulWorld {
+  readonly agents: FakeAgent[] = [];
+  /** Other agents as this one sees them (servers of the cluster). */
+  others: Member[] = [];
+  readonly joins: string[] = [];
+  #pid = 1000;
+
+  constructor(
+    readonly node: string,
+    readonly address: string,
+    /** Exit code of an agent stopped by a signal. */
+    readonly codeOnSignal: (sig: Deno.Signal) => number = () => 0,
+  ) {}
+
+  get running(): FakeAgent | undefined {
+    const last = this.agents.at(-1);
+    return last && !last.exited ? last : undefined;
+  }
+
+  spawn = (args: readonly string[], _onLine: LineHandler): Promise<NodeConsul> => {
+    if (this.running) throw new Error("test: a second agent started while one runs");
+    const agent = new FakeAgent(++this.#pid, args, this.codeOnSignal);
+    this.agents.push(agent);
+    return Promise.resolve(agent);
+  };
+
+  #answering(): FakeAgent {
+    const a = this.running;
+    if (!a) throw new ConsulUnreachableError("consul agent is not running (test)");
+    return a;
+  }
+
+  #members(): Member[] {
+    const a = this.#answering();
+    const me: Member = { ...serverMember(this.node, this.address), isServer: a.isServer };
+    return [me, ...this.others];
+  }
+
+  client = {
+    self: (): Promise<AgentSelf> =>
+      Promise.resolve().then(() => {
+        const a = this.#answering();
+        return {
+          node: this.node,
+          nodeId: "00000000-0000-0000-0000-000000000000",
+          datacenter: "dc1",
+          version: "1.8.7",
+          isServer: a.isServer,
+          memberAddr: this.address,
+          memberPort: 8301,
+          raw: {},
+        };
+      }),
+    members: (): Promise<Member[]> => Promise.resolve().then(() => this.#members()),
+    leader: (): Promise<string> =>
+      Promise.resolve().then(() => {
+        const servers = this.#members().filter((m) => m.isServer && m.status === "alive");
+        return servers.length > 0 ? `${servers[0].addr}:8300` : "";
+      }),
+    join: (addr: string): Promise<void> =>
+      Promise.resolve().then(() => {
+        this.#answering();
+        this.joins.push(addr);
+      }),
+  };
+}

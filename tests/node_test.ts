@@ -1,0 +1,280 @@
+/**
+ * A node's life (src/cluster/node.ts) with fake collaborators: a scripted consul (no
+ * process), an in-memory registry, virtual time (nothing sleeps). Promotion, leaving
+ * cleanup, the mode decision and its retries, and restarts.
+ */
+import assert from "node:assert/strict";
+import { type NodeDeps, type NodeOptions, runNode } from "../src/cluster/node.ts";
+import { readMode, readPlace, writeMode } from "../src/cluster/state.ts";
+import { RegistryError, UsageError } from "../src/errors.ts";
+import { Logger } from "../src/log.ts";
+import { heartbeatKey } from "../src/registry/layout.ts";
+import { ConsulWorld, serverMember } from "./fakes/consul_world.ts";
+import { MemoryRegistry } from "./fakes/memory_registry.ts";
+import { FakeTime } from "./fakes/time.ts";
+
+interface Line {
+  level: string;
+  component: string;
+  msg: string;
+  [k: string]: unknown;
+}
+
+/** Everything one test needs: time, registry, consul, a log, a stop switch, a data dir. */
+async function world(node = "c1", address = "10.0.0.9", opts: { ignoreConditions?: boolean } = {}) {
+  const time = new FakeTime();
+  const registry = new MemoryRegistry(time.now, opts);
+  const consul = new ConsulWorld(node, address);
+  const lines: Line[] = [];
+  const log = new Logger({
+    level: "debug",
+    format: "json",
+    component: "run",
+    node,
+    sink: (l) => lines.push(JSON.parse(l)),
+    now: () => new Date(time.now()),
+  });
+  const stop = new AbortController();
+  const dataDir = await Deno.makeTempDir({ prefix: "node_test_" });
+  const options = (o: Partial<NodeOptions> = {}): NodeOptions => ({
+    node,
+    modeFrom: "decide",
+    servers: 3,
+    expirySeconds: 6,
+    ticksSeconds: 2,
+    dataDir,
+    advisory: false,
+    version: { major: 1, minor: 8, patch: 7 },
+    bind: address,
+    client: "127.0.0.1",
+    consulArgs: [],
+    ...o,
+  });
+  const deps = (d: Partial<NodeDeps> = {}): NodeDeps => ({
+    spawn: consul.spawn,
+    consul: consul.client,
+    registry,
+    sleep: time.sleep,
+    random: () => 0.5,
+    now: time.now,
+    stop: stop.signal,
+    log,
+    ...d,
+  });
+  const logged = (re: RegExp) => lines.filter((l) => re.test(l.msg));
+  return {
+    time,
+    registry,
+    consul,
+    lines,
+    logged,
+    stop,
+    dataDir,
+    options,
+    deps,
+    [Symbol.asyncDispose]: () => Deno.remove(dataDir, { recursive: true }),
+  };
+}
+
+/** A server `name` holding place `place` (epoch 1), with a heartbeat written at `atMs`. */
+function plantServer(
+  w: Awaited<ReturnType<typeof world>>,
+  name: string,
+  place: number,
+  address: string,
+  atMs = w.time.now(),
+) {
+  w.registry.plant(`slots/${place}/0000000001`, name, w.time.epochMs);
+  w.registry.plant(heartbeatKey("servers", new Date(atMs), name), address, atMs);
+}
+
+const myKeys = (w: Awaited<ReturnType<typeof world>>, dir: string) =>
+  w.registry.keys(`${dir}/`).filter((k) => k.endsWith(`-${w.consul.node}`));
+
+Deno.test("node: a client takes a server place that went stale and restarts consul as a server", async () => {
+  await using w = await world();
+  plantServer(w, "s0", 0, "10.0.0.1");
+  plantServer(w, "s1", 1, "10.0.0.2");
+  plantServer(w, "s2", 2, "10.0.0.3");
+  // s2 dies at once: its agent says so and its heartbeat is never renewed; s0 and s1 live on.
+  w.consul.others = [
+    serverMember("s0", "10.0.0.1"),
+    serverMember("s1", "10.0.0.2"),
+    serverMember("s2", "10.0.0.3", "failed"),
+  ];
+  let promotedAt: number | undefined;
+  const code = await w.time.drive(runNode(w.options(), w.deps()), 120_000, (t) => {
+    for (const [name, addr] of [["s0", "10.0.0.1"], ["s1", "10.0.0.2"]]) {
+      w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), name), addr);
+    }
+    if (promotedAt === undefined && w.consul.agents.length === 2) promotedAt = t;
+    if (promotedAt !== undefined && t > promotedAt + 10_000) w.stop.abort("SIGTERM");
+  });
+
+  assert.equal(code, 0);
+  const [asClient, asServer] = w.consul.agents;
+  assert.equal(w.consul.agents.length, 2, "one restart, as a server");
+  assert.ok(!asClient.isServer, asClient.args.join(" "));
+  assert.deepEqual(asClient.killedWith, ["SIGTERM"], "the client left like on SIGTERM");
+  assert.ok(asServer.isServer, asServer.args.join(" "));
+  assert.ok(asServer.args.includes("-bootstrap-expect=3"));
+  assert.equal(w.logged(/all 3 server places are held/).length, 1);
+  const [promotion] = w.logged(/restarting consul as a server/);
+  assert.match(promotion.msg, /claimed stale server place 2 \(epoch 2\)/);
+  // Not before the place was stale for twice the expiry (CLIENT_PATIENCE), from s2's last beat.
+  assert.ok(promotedAt! > 12_000, `promoted at ${promotedAt} ms`);
+  assert.equal(new TextDecoder().decode(w.registry.objects.get("slots/2/0000000002")!.body), "c1");
+  assert.equal(await readMode(w.dataDir), "server");
+  assert.deepEqual(await readPlace(w.dataDir), { place: 2, epoch: 2 });
+  // It announced itself as a server after the restart, and a server keeps its heartbeat on stop.
+  assert.equal(myKeys(w, "servers").length, 1);
+  assert.equal(myKeys(w, "agents").length, 1);
+});
+
+Deno.test("node: a client stopped with SIGINT forwards it, removes its heartbeat and exits with consul's code", async () => {
+  await using w = await world();
+  plantServer(w, "s0", 0, "10.0.0.1");
+  const codes = new Map([["SIGINT", 7]]);
+  const consul = new ConsulWorld("c1", "10.0.0.9", (sig) => codes.get(sig) ?? 0);
+  let beatsSeen = 0;
+  const code = await w.time.drive(
+    runNode(w.options({ servers: 1 }), w.deps({ spawn: consul.spawn, consul: consul.client })),
+    60_000,
+    (t) => {
+      w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), "s0"), "10.0.0.1");
+      // Its agent sees the server once it joined it.
+      if (consul.joins.length > 0) consul.others = [serverMember("s0", "10.0.0.1")];
+      beatsSeen = Math.max(
+        beatsSeen,
+        w.registry.keys("agents/").filter((k) => /-c1$/.test(k)).length,
+      );
+      if (t >= 10_000) w.stop.abort("SIGINT");
+    },
+  );
+  assert.equal(code, 7, "consul's exit code");
+  assert.equal(consul.agents.length, 1);
+  assert.deepEqual(consul.agents[0].killedWith, ["SIGINT"]);
+  assert.equal(beatsSeen, 1, "it was announced while it ran");
+  assert.deepEqual(w.registry.keys("agents/").filter((k) => /-c1$/.test(k)), [], "and left");
+  assert.deepEqual(consul.joins, ["10.0.0.1"]);
+  assert.equal(w.logged(/consul exited/).at(-1)?.code, 7);
+});
+
+Deno.test("node: a server stopped keeps its place and its heartbeats", async () => {
+  await using w = await world();
+  const code = await w.time.drive(runNode(w.options({ servers: 1 }), w.deps()), 60_000, (t) => {
+    if (t >= 10_000) w.stop.abort("SIGTERM");
+  });
+  assert.equal(code, 0);
+  assert.ok(w.consul.agents[0].isServer);
+  assert.deepEqual(w.consul.agents[0].killedWith, ["SIGTERM"]);
+  assert.equal(myKeys(w, "servers").length, 1);
+  assert.equal(myKeys(w, "agents").length, 1);
+  assert.deepEqual(w.registry.keys("slots/"), ["slots/0/0000000001"]);
+  assert.deepEqual(await readPlace(w.dataDir), { place: 0, epoch: 1 });
+});
+
+Deno.test("node: the mode decision is retried with backoff while the registry fails, then consul starts", async () => {
+  await using w = await world();
+  w.registry.failing = /^create probe\//;
+  w.registry.failures = 2;
+  await w.time.drive(runNode(w.options({ servers: 1 }), w.deps()), 60_000, () => {
+    if (w.consul.agents.length > 0) w.stop.abort("SIGTERM");
+  });
+  const retries = w.logged(/mode decision failed; retrying/);
+  assert.deepEqual(retries.map((l) => l.retryInMs), [750, 1500], "1 s then 2 s, equal jitter");
+  assert.match(String(retries[0].error), /unreachable/);
+  assert.deepEqual(w.time.sleeps.slice(0, 2), [750, 1500]);
+  assert.equal(w.consul.agents.length, 1);
+  assert.ok(w.consul.agents[0].isServer);
+});
+
+Deno.test("node: stopped while the mode decision is still failing, nothing is started", async () => {
+  await using w = await world();
+  w.registry.failures = Infinity;
+  const code = await w.time.drive(runNode(w.options(), w.deps()), 300_000, (t) => {
+    if (t >= 100_000) w.stop.abort("SIGINT");
+  });
+  assert.equal(code, 0);
+  assert.equal(w.consul.agents.length, 0);
+  assert.ok(w.logged(/mode decision failed/).length >= 4);
+  // Capped at 30 s.
+  assert.ok(Math.max(...w.time.sleeps) <= 30_000, String(w.time.sleeps));
+});
+
+Deno.test("node: a store that ignores conditional writes is refused at once, no retry", async () => {
+  await using w = await world("c1", "10.0.0.9", { ignoreConditions: true });
+  await assert.rejects(
+    w.time.drive(runNode(w.options(), w.deps()), 60_000),
+    (err) => err instanceof RegistryError && err.reason === "conditions-ignored",
+  );
+  assert.equal(w.consul.agents.length, 0);
+  assert.equal(w.logged(/retrying/).length, 0);
+});
+
+Deno.test("node: --advisory on such a store settles, re-reads and decides by the gem's rule", async () => {
+  await using w = await world("c1", "10.0.0.9", { ignoreConditions: true });
+  await w.time.drive(runNode(w.options({ advisory: true }), w.deps()), 60_000, () => {
+    if (w.consul.agents.length > 0) w.stop.abort("SIGTERM");
+  });
+  assert.equal(w.time.sleeps[0], 2500, "half of the 5 s settle bound (random 0.5)");
+  assert.ok(w.consul.agents[0].isServer, "no live server seen: server");
+  assert.equal(w.registry.ops.filter((o) => o === "list servers/").length >= 2, true);
+});
+
+Deno.test("node: a mode set by hand is kept, and such a client never watches for places", async () => {
+  await using w = await world();
+  await writeMode(w.dataDir, "agent", true);
+  w.consul.others = []; // no server at all: a watching client would claim a place
+  await w.time.drive(runNode(w.options({ servers: 1 }), w.deps()), 120_000, (t) => {
+    if (t >= 60_000) w.stop.abort("SIGTERM");
+  });
+  assert.equal(w.consul.agents.length, 1);
+  assert.ok(!w.consul.agents[0].isServer);
+  assert.equal(w.logged(/set by hand/).length, 1);
+  assert.deepEqual(w.registry.keys("slots/"), []);
+});
+
+Deno.test("node: direct_run runs the recorded mode, without a registry", async () => {
+  await using w = await world();
+  await assert.rejects(
+    w.time.drive(runNode(w.options({ modeFrom: "recorded" }), w.deps({ registry: undefined })), 1),
+    (err) => err instanceof UsageError && /no mode recorded in .*\/mode/.test(err.message),
+  );
+  await writeMode(w.dataDir, "server");
+  const code = await w.time.drive(
+    runNode(w.options({ modeFrom: "recorded" }), w.deps({ registry: undefined })),
+    60_000,
+    () => {
+      if (w.consul.agents.length > 0) w.stop.abort("SIGTERM");
+    },
+  );
+  assert.equal(code, 0);
+  assert.ok(w.consul.agents[0].isServer);
+  assert.deepEqual(w.registry.ops, [], "no registry: no heartbeat, no join read");
+});
+
+Deno.test("node: consul that exits unexpectedly is restarted with the same command, heartbeats go on", async () => {
+  await using w = await world();
+  let crashed = false;
+  let beatsAfterRestart = 0;
+  const code = await w.time.drive(runNode(w.options({ servers: 1 }), w.deps()), 120_000, (t) => {
+    if (!crashed && t >= 5_000) {
+      crashed = true;
+      w.consul.running!.exit(1);
+    }
+    if (w.consul.agents.length === 2) {
+      beatsAfterRestart = w.registry.ops.filter((o) => /^put servers\/.*-c1$/.test(o)).length;
+    }
+    if (t >= 30_000) w.stop.abort("SIGTERM");
+  });
+  assert.equal(code, 0);
+  assert.equal(w.consul.agents.length, 2);
+  assert.deepEqual(w.consul.agents[1].args, w.consul.agents[0].args);
+  const [exit] = w.logged(/consul exited unexpectedly/);
+  assert.equal(exit.code, 1);
+  assert.equal(w.logged(/restarting consul$/)[0].in_ms, 750);
+  assert.ok(beatsAfterRestart > 3, `heartbeats written: ${beatsAfterRestart}`);
+  assert.equal(w.logged(/mode decision/).length, 0, "the mode is not decided again");
+  assert.equal(w.logged(/claimed free server place 0/).length, 1);
+});
