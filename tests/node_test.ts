@@ -231,7 +231,7 @@ Deno.test("node: a mode set by hand is kept, and such a client never watches for
   });
   assert.equal(w.consul.agents.length, 1);
   assert.ok(!w.consul.agents[0].isServer);
-  assert.equal(w.logged(/set by hand/).length, 1);
+  assert.equal(w.logged(/keeping the recorded mode agent/).length, 1);
   assert.deepEqual(w.registry.keys("slots/"), []);
 });
 
