@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what is missing, then runs the format
-# check, lint, type check and every test. Ends with the line "N passed, N failed[, N skipped]".
+# check, lint, type check, the import-cycle check (scripts/check_imports.ts) and every test.
+# Ends with the line "N passed, N failed[, N skipped]".
 # Extra arguments are passed to `deno test` (e.g. a file or --filter NAME).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ step() { # name, command...
 step "deno fmt --check" deno fmt --check
 step "deno lint" deno lint
 step "deno check" deno check main.ts src/ tests/ scripts/
+step "import cycles" deno run --allow-read scripts/check_imports.ts
 
 out="$ROOT/.tools/test-output.txt"
 deno test -A --parallel "${@:-tests/}" 2>&1 | tee "$out"
