@@ -156,7 +156,7 @@ Deno.test("node: a client stopped with SIGINT forwards it, removes its heartbeat
   assert.deepEqual(consul.agents[0].killedWith, ["SIGINT"]);
   assert.equal(beatsSeen, 1, "it was announced while it ran");
   assert.deepEqual(w.registry.keys("agents/").filter((k) => /-c1$/.test(k)), [], "and left");
-  assert.deepEqual(consul.joins, ["10.0.0.1"]);
+  assert.ok(consul.joins.includes("10.0.0.1"), String(consul.joins));
   assert.equal(w.logged(/consul exited/).at(-1)?.code, 7);
 });
 

@@ -52,8 +52,8 @@ export interface NodeOptions {
   version: ConsulVersion;
   bind: string;
   advertise?: string;
-  /** consul `-client`. */
-  client: string;
+  /** consul `-client`, only when given. */
+  client?: string;
   configDir?: string;
   datacenter?: string;
   /** Everything after `--`, passed to consul unchanged. */
