@@ -1,6 +1,7 @@
 /** doctor's findings (pure): a healthy 3+2 cluster has none; each broken state has its finding. */
 import assert from "node:assert/strict";
 import type { Member, RaftServer } from "../src/consul/client.ts";
+import { summarizeSnapshot } from "../src/doctor/checks_local.ts";
 import { diagnose, exitCodeFor, renderFindings } from "../src/doctor/diagnose.ts";
 import {
   type AgentFacts,
@@ -442,4 +443,27 @@ Deno.test("critical findings come first; exit code 6 beats 5", () => {
   assert.deepEqual(findings.map((x) => x.severity), ["critical", "warning"]);
   assert.equal(exitCodeFor(findings), 6);
   assert.equal(exitCodeFor(findings.slice(1)), 5);
+});
+
+Deno.test("the serf snapshot's end state is summarized into no-leader's evidence", () => {
+  const lines = [
+    "alive: s1 10.0.0.1:8301",
+    "alive: s2 10.0.0.2:8301",
+    "clock: 7",
+    "alive: s3 10.0.0.3:8301",
+    "not-alive: s3",
+    "coordinate: s1 {}",
+  ];
+  assert.equal(summarizeSnapshot(lines), "serf snapshot: alive s1, s2; not alive s3");
+  assert.match(summarizeSnapshot([...lines, "leave"])!, /ends with this node's leave/);
+  assert.equal(summarizeSnapshot(["clock: 1"]), undefined);
+  assert.equal(summarizeSnapshot(undefined), undefined);
+  const f = healthy();
+  f.agent.leaderAddress = "";
+  f.local.serverData = { path: "/d/server", raftDb: true, serfSnapshotTail: lines };
+  assert.ok(
+    only(diagnose(f), "no-leader").evidence.includes(
+      "serf snapshot: alive s1, s2; not alive s3 (/d/server)",
+    ),
+  );
 });

@@ -173,6 +173,10 @@ Deno.test("doctor: servers started with different bootstrap_expect never elect; 
       assert.deepEqual(f.evidence.sort(), [`expect=2: ${a.node}`, `expect=3: ${b.node}`]);
       assert.match(f.next, /same -s/);
       assert.ok(findingsOf(j, "no-leader").length === 1, JSON.stringify(ids(j)));
+      // neither bootstrapped: the raft peer set is empty (read from the server's own copy)
+      const [empty] = findingsOf(j, "peer-set-degenerate");
+      assert.ok(empty, JSON.stringify(ids(j)));
+      assert.match(empty.evidence[0], /: \[\]$/);
       assert.equal(j.code, 6);
     } finally {
       await b.dispose();

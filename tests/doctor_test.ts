@@ -203,6 +203,10 @@ Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each br
             /raft voters: 3 \(1 alive in serf at their raft address\); a quorum needs 2/,
           );
           assert.match(f.next, /quorum is lost: .*peers\.json/);
+          // the server's data dir: its serf snapshot's end state
+          const snap = f.evidence.find((e) => e.startsWith("serf snapshot: "));
+          assert.ok(snap, ev);
+          assert.match(snap, new RegExp(`not alive [^;(]*${s3.node}`));
           assert.equal(j.code, 6);
           // from a client too, bounded although nothing can answer raft questions
           const c = await doctorInProcess({

@@ -88,3 +88,26 @@ export function checkPeersJson(d: DataDirFacts | undefined, servers: number): Fi
     next: `restart consul on every server listed in it; ${readmeRef("peers-json-pending")}`,
   }];
 }
+
+/**
+ * What a serf snapshot (`serf/local.snapshot`, one event per line: "alive: NAME ADDR",
+ * "not-alive: NAME", "leave", clocks, coordinates) says at its end: who was alive, who was not,
+ * and whether this node left. Pure; undefined when there is nothing to say.
+ */
+export function summarizeSnapshot(lines: string[] | undefined): string | undefined {
+  if (!lines || lines.length === 0) return undefined;
+  const state = new Map<string, boolean>();
+  let left = false;
+  for (const line of lines) {
+    const alive = /^alive: (\S+) /.exec(line);
+    const gone = /^not-alive: (\S+)/.exec(line);
+    if (alive) state.set(alive[1], true), left = false;
+    else if (gone) state.set(gone[1], false);
+    else if (line.trim() === "leave") left = true;
+  }
+  const up = [...state].filter(([, a]) => a).map(([n]) => n);
+  const down = [...state].filter(([, a]) => !a).map(([n]) => n);
+  if (up.length === 0 && down.length === 0 && !left) return undefined;
+  return `serf snapshot: alive ${up.join(", ") || "none"}; not alive ${down.join(", ") || "none"}` +
+    (left ? "; it ends with this node's leave (it will not rejoin its old peers by itself)" : "");
+}

@@ -118,7 +118,9 @@ export function checkPeerSet(a: AgentFacts, servers: number): Finding[] {
       n === 0 ? "no entry" : "a single entry"
     } in a ${servers}-server cluster`,
     evidence: [
-      `raft configuration (stale read on ${a.self.node}): ${
+      `raft configuration (${
+        a.raftSource === "agent-stats" ? "the server's own copy" : "stale read"
+      } on ${a.self.node}): ${
         n === 0 ? "[]" : a.raft.servers.map((s) => `${s.node} ${s.address}`).join(", ")
       }`,
       `-s ${servers}`,

@@ -5,7 +5,12 @@ import {
   checkPlaceHolders,
   checkPlacelessServers,
 } from "./checks_registry.ts";
-import { checkLeaveSettings, checkPeersJson, checkServerDataOnClient } from "./checks_local.ts";
+import {
+  checkLeaveSettings,
+  checkPeersJson,
+  checkServerDataOnClient,
+  summarizeSnapshot,
+} from "./checks_local.ts";
 import {
   checkEncryption,
   checkLeader,
@@ -70,6 +75,9 @@ export function diagnose(f: DoctorFacts): Finding[] {
       ...checkPlacelessServers(registry, f.expirySeconds),
     );
   }
+  const snapshot = summarizeSnapshot(f.local.serverData?.serfSnapshotTail);
+  const noLeader = out.find((x) => x.id === "no-leader");
+  if (snapshot && noLeader) noLeader.evidence.push(`${snapshot} (${f.local.serverData!.path})`);
   out.push(
     ...checkServerDataOnClient(agent, f.local),
     ...checkPeersJson(f.local.serverData, f.servers),

@@ -80,6 +80,8 @@ export interface AgentFacts {
   self: SelfFacts;
   members: Member[];
   raft?: RaftConfiguration;
+  /** "api": the raft API; "agent-stats": a server's own copy (the API refused: no leader). */
+  raftSource?: "api" | "agent-stats";
   raftError?: string;
   /** "ip:port"; "" when there is no leader; undefined when not read. */
   leaderAddress?: string;
@@ -96,7 +98,7 @@ export interface DataDirFacts {
   /** raft/peers.json as text, when present (a recovery not yet ingested). */
   peersJson?: string;
   nodeId?: string;
-  /** The last lines of serf/local.snapshot. */
+  /** The last lines of serf/local.snapshot (its last 64 KiB). */
   serfSnapshotTail?: string[];
 }
 

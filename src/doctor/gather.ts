@@ -100,7 +100,7 @@ export async function readDataDir(path: string): Promise<DataDirFacts | undefine
     raftDb: await exists(`${path}/raft/raft.db`),
     peersJson: await readIfPresent(`${path}/raft/peers.json`),
     nodeId: (await readIfPresent(`${path}/node-id`))?.trim() || undefined,
-    serfSnapshotTail: snapshot?.trimEnd().split("\n").slice(-20),
+    serfSnapshotTail: snapshot?.trimEnd().split("\n").slice(-2000),
   };
 }
 
