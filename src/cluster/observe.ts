@@ -17,6 +17,11 @@ import type { Registry } from "../registry/registry.ts";
 
 /** Bound on each agent call of `status` and `doctor`: a leaderless cluster must not hang them. */
 export const AGENT_CALL_MS = 1_500;
+/**
+ * Bound on the raft configuration call: without a leader consul holds it for its RPC hold
+ * timeout (7 s) and fails; the server's own copy is read instead, so `status` stays near 1 s.
+ */
+export const RAFT_CALL_MS = 1_000;
 /** Places are listed up to this number, whatever -s says (status shows every claim). */
 export const MAX_PLACES = 100;
 /** Re-reads after a heartbeat vanished between the listing and the read. */
@@ -95,7 +100,7 @@ export async function readAgentView(
   const [members, leader, raft, self] = await Promise.allSettled([
     consul.members(opts),
     consul.leader(opts),
-    consul.raftConfiguration({ ...opts, stale: true }),
+    consul.raftConfiguration({ timeoutMs: RAFT_CALL_MS, stale: true }),
     consul.self(opts),
   ]);
   if (members.status === "rejected") {
