@@ -7,10 +7,12 @@ import { parseConfig } from "../src/cli/config.ts";
 import {
   checkEncryption,
   configSetsEncrypt,
+  consulEnvironment,
   gossipKeySource,
   handshakeRefusal,
   NO_KEY_WARNING,
 } from "../src/consul/encryption.ts";
+import { spawnConsul } from "../src/consul/process.ts";
 import { UsageError } from "../src/errors.ts";
 import { Logger } from "../src/log.ts";
 
@@ -184,5 +186,31 @@ Deno.test("handshakeRefusal: consul's three key-mismatch errors, nothing else", 
     const got = handshakeRefusal(msg);
     if (want) assert.match(got ?? "", want, msg);
     else assert.equal(got, undefined, msg);
+  }
+});
+
+Deno.test("consul's environment: everything but the gossip key", async () => {
+  assert.deepEqual(
+    consulEnvironment({ PATH: "/bin", AUTO_CONSUL_GOSSIP_KEY: KEY, CONSUL_HTTP_TOKEN: "t" }),
+    { PATH: "/bin", CONSUL_HTTP_TOKEN: "t" },
+  );
+  // The real spawn path: a stand-in "consul" that prints its environment.
+  Deno.env.set("AUTO_CONSUL_GOSSIP_KEY", KEY);
+  Deno.env.set("AUTO_CONSUL_TEST_MARKER", "seen");
+  try {
+    const lines: string[] = [];
+    const p = await spawnConsul({
+      bin: "env",
+      args: [],
+      onLine: (_s, l) => lines.push(l),
+      deathSignal: null,
+      newSession: false,
+    });
+    assert.equal((await p.status).code, 0);
+    assert.ok(lines.includes("AUTO_CONSUL_TEST_MARKER=seen"), lines.join("\n"));
+    assert.ok(!lines.some((l) => l.includes(KEY)), "the key is not in consul's environment");
+  } finally {
+    Deno.env.delete("AUTO_CONSUL_GOSSIP_KEY");
+    Deno.env.delete("AUTO_CONSUL_TEST_MARKER");
   }
 });

@@ -201,3 +201,18 @@ export function refusalMessage(addr: string, why: string): string {
   return `gossip handshake with ${addr} refused (${why}): not joined; ` +
     "a node in the registry that does not hold this cluster's key (rogue or misconfigured)";
 }
+
+/**
+ * The environment consul is started with: auto-consul's own, without the gossip key. consul
+ * gets the key from the generated 0600 config file; in its environment the key would be
+ * readable in /proc/<pid>/environ and inherited by every check script consul runs.
+ */
+export function consulEnvironment(
+  env: Record<string, string | undefined>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && k !== "AUTO_CONSUL_GOSSIP_KEY") out[k] = v;
+  }
+  return out;
+}

@@ -12,6 +12,7 @@
  *   between fork and prctl.
  */
 import { ConsulStartError } from "../errors.ts";
+import { consulEnvironment } from "./encryption.ts";
 import { consulBinaryError } from "./version.ts";
 import {
   type LeftoverResult,
@@ -99,7 +100,9 @@ export async function spawnConsul(opts: SpawnConsulOptions): Promise<SpawnedCons
   try {
     child = new Deno.Command(cmd, {
       args,
-      env: opts.env,
+      // auto-consul's environment minus the gossip key (consul reads it from our 0600 file).
+      clearEnv: true,
+      env: { ...consulEnvironment(Deno.env.toObject()), ...opts.env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
