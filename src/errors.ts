@@ -58,6 +58,12 @@ export class LocalStateError extends Error {
 export class ConsulStartError extends Error {
   override name = "ConsulStartError";
   readonly exitCode = 4;
+  /** Consul had run for a while before in this process (so a place it holds is not new). */
+  readonly ranBefore: boolean;
+  constructor(message: string, options?: ErrorOptions & { ranBefore?: boolean }) {
+    super(message, options);
+    this.ranBefore = options?.ranBefore ?? false;
+  }
 }
 
 /**

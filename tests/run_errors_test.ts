@@ -245,3 +245,67 @@ Deno.test("S3: no such bucket → run exits 3 at once; access denied → exit 3 
     });
   });
 });
+
+Deno.test("consul rejecting its arguments: run exits 4 quoting consul's line, the claim is released, no usage dump", async () => {
+  await withNodes(async (nodes) => {
+    const reg = await nodes.dir("registry");
+    const node = nodes.create({
+      registry: `file://${reg}`,
+      servers: 1,
+      logLevel: "info",
+      consulArgs: ["-bogus-flag"],
+    });
+    const r = await runCli(node.argv(), { timeoutMs: PERMANENT_BOUND_MS });
+    assert.equal(r.code, 4, `exit code\n${r.stderr.slice(-3000)}`);
+    const last = errorLines(r.stderr).at(-1) ?? "";
+    assert.match(
+      last,
+      /^consul cannot start: flag provided but not defined: -bogus-flag \(exit code 1, 3 times in a row/,
+    );
+    assert.ok(r.stderr.split("\n").length < 60, `no usage text at info:\n${r.stderr}`);
+    assert.match(r.stderr, /released server place 0/);
+    const registry = await inspectRegistry(`file://${reg}`);
+    assert.deepEqual((await registry.list("slots/")).objects, [], "no place left claimed");
+    assert.deepEqual(consulsOnDataDir(node.dataDir), []);
+  });
+});
+
+Deno.test("invalid HCL in -c: run exits 4 before claiming, naming consul's parse error", async () => {
+  await withNodes(async (nodes) => {
+    const reg = await nodes.dir("registry");
+    const conf = await nodes.dir("conf");
+    await Deno.writeTextFile(`${conf}/bad.hcl`, "ports {{{ http = 1\n");
+    const node = nodes.create({
+      registry: `file://${reg}`,
+      servers: 1,
+      logLevel: "info",
+      flags: ["-c", conf],
+    });
+    const r = await runCli(node.argv(), { timeoutMs: PERMANENT_BOUND_MS });
+    assert.equal(r.code, 4, `exit code\n${r.stderr}`);
+    assertOneLine(r, new RegExp(`consul rejects the config in -c ${conf}: .*bad\\.hcl`));
+    const registry = await inspectRegistry(`file://${reg}`);
+    assert.deepEqual((await registry.list("slots/")).objects, [], "nothing claimed");
+  });
+});
+
+Deno.test("a port taken by another process: run exits 4 naming it, no crash loop forever", async () => {
+  await withNodes(async (nodes) => {
+    const reg = await nodes.dir("registry");
+    const node = nodes.create({ registry: `file://${reg}`, servers: 1, logLevel: "info" });
+    const squatter = Deno.listen({ hostname: node.ip, port: 8500 });
+    try {
+      const r = await runCli(node.argv(), { timeoutMs: PERMANENT_BOUND_MS });
+      assert.equal(r.code, 4, `exit code\n${r.stderr.slice(-3000)}`);
+      assert.match(
+        errorLines(r.stderr).at(-1) ?? "",
+        new RegExp(
+          `^consul cannot start: .*${node.ip.replaceAll(".", "\\.")}:8500.*address already in use`,
+        ),
+      );
+      assert.deepEqual(consulsOnDataDir(node.dataDir), []);
+    } finally {
+      squatter.close();
+    }
+  });
+});

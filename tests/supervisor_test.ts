@@ -12,7 +12,7 @@ import {
   superviseConsul,
   type SuperviseOptions,
 } from "../src/consul/supervisor.ts";
-import { UsageError } from "../src/errors.ts";
+import { ConsulStartError, UsageError } from "../src/errors.ts";
 import { Logger } from "../src/log.ts";
 
 /** A fake consul: exits when told to, or on a signal it is set to obey. */
@@ -124,7 +124,7 @@ Deno.test("restarts an unexpected exit with exponential backoff, jitter and a ca
   assert.deepEqual(h.procs[5].signals, ["SIGTERM"]);
   const exits = h.logs.filter((l) => l.includes("consul exited unexpectedly"));
   assert.equal(exits.length, 5);
-  assert.match(exits[0], /ERROR.*pid=100 code=1 .*last_output="boom 0"/);
+  assert.match(exits[0], /ERROR.*pid=100 code=1 .*error="boom 0"/);
   assert.ok(h.logs.some((l) => /INFO +\[consul n1\] .*agent: run 3/.test(l)), h.logs.join("\n"));
 });
 
@@ -266,10 +266,77 @@ Deno.test("maxRestarts bounds the loop", async () => {
     const p = new FakeConsul(800 + i);
     queueMicrotask(() => p.exit(9));
     return p;
-  }, { maxRestarts: 3 });
+  }, { maxRestarts: 3, failFast: { exits: 100, withinMs: 10_000 } });
   await assert.rejects(superviseConsul(h.opts), /gave up after 3 restarts \(last exit code 9\)/);
   assert.equal(h.procs.length, 4);
   assert.equal(h.sleeps.length, 3);
+});
+
+Deno.test("consul exiting at once the same way 3 times: ConsulStartError quoting its own line, usage text at debug", async () => {
+  const h = harness((i, onLine) => {
+    const p = new FakeConsul(900 + i, undefined, ["  -ui-dir value", "    Path to UI"]);
+    onLine("stderr", "flag provided but not defined: -bogus-flag");
+    onLine("stderr", "Usage: consul agent [options]");
+    for (let k = 0; k < 20; k++) onLine("stderr", `  -flag${k} value`);
+    queueMicrotask(() => p.exit(1));
+    return p;
+  });
+  await assert.rejects(
+    superviseConsul(h.opts),
+    (err: Error) =>
+      err instanceof ConsulStartError && !err.ranBefore &&
+      /^consul cannot start: flag provided but not defined: -bogus-flag \(exit code 1, 3 times in a row at once\)$/
+        .test(err.message),
+  );
+  assert.equal(h.procs.length, 3);
+  const loud = h.logs.filter((l) => !/ DEBUG /.test(l) && /-flag\d+ value|Usage:/.test(l));
+  assert.deepEqual(loud, [], "usage text only at debug");
+  assert.ok(h.logs.some((l) => / WARN .*flag provided but not defined/.test(l)), h.logs.join("\n"));
+});
+
+Deno.test("fail-fast needs the same way, at once: different lines, or a consul that ran a while, keep restarting", async () => {
+  // Different error lines each time (a transient cause): restarted, no error.
+  const varied = harness((i, onLine) => {
+    const p = new FakeConsul(1000 + i);
+    onLine("stdout", `2021-01-01T00:00:0${i}Z [ERROR] agent: something ${i}`);
+    if (i < 5) queueMicrotask(() => p.exit(1));
+    return p;
+  });
+  const a = superviseConsul(varied.opts);
+  for (let i = 0; i < 30 && varied.started.length < 6; i++) await tick();
+  assert.equal(varied.started.length, 6);
+  varied.ac.abort("SIGTERM");
+  assert.equal((await a).restarts, 5);
+
+  // The same line, but each consul ran for a minute (crashed after a while): restarted.
+  const slow = harness((i, onLine, h) => {
+    const p = new FakeConsul(1100 + i);
+    onLine("stdout", "2021-01-01T00:00:00Z [ERROR] agent: Error starting agent: boom");
+    if (i < 4) {
+      queueMicrotask(() => {
+        h.clock.t += 61_000;
+        p.exit(1);
+      });
+    }
+    return p;
+  });
+  const b = superviseConsul(slow.opts);
+  for (let i = 0; i < 30 && slow.started.length < 5; i++) await tick();
+  assert.equal(slow.started.length, 5);
+  slow.ac.abort("SIGTERM");
+  assert.equal((await b).restarts, 4);
+
+  // The same [ERROR] line with different timestamps counts as the same way.
+  const stamped = harness((i, onLine) => {
+    const p = new FakeConsul(1200 + i);
+    onLine("stdout", `2021-01-01T00:00:0${i}.5Z [ERROR] agent: Error starting agent: bind`);
+    queueMicrotask(() => p.exit(1));
+    return p;
+  });
+  await assert.rejects(
+    superviseConsul(stamped.opts),
+    /consul cannot start: \[ERROR\] agent: Error starting agent: bind/,
+  );
 });
 
 Deno.test("invalid backoff is rejected: no busy loop", async () => {

@@ -158,6 +158,30 @@ export interface PlaceResult {
   place?: HeldPlace;
   /** One sentence for the log: why this mode. */
   reason: string;
+  /** The place was claimed just now (its claim is released if what follows locally fails). */
+  created?: boolean;
+}
+
+/**
+ * Gives back a place claimed just now, when what had to follow it locally failed (the mode
+ * could not be recorded, consul cannot start): deletes this node's claim, so the place is free
+ * again at once instead of held for nothing until it goes stale. Never throws.
+ */
+export async function releaseClaim(
+  registry: Registry,
+  place: HeldPlace,
+  log: Logger,
+): Promise<void> {
+  const key = slotKey(place.place, place.epoch);
+  try {
+    await registry.delete(key);
+    log.warn(`released server place ${place.place}: this node cannot run it`, { key });
+  } catch (err) {
+    log.error("could not release a server place claimed by this node", {
+      key,
+      error: (err as Error).message,
+    });
+  }
 }
 
 /**
@@ -228,6 +252,7 @@ export async function claimFromView(
           mode: "server",
           place: { place: a.place, epoch: a.epoch },
           reason: `claimed ${a.why} server place ${a.place} (epoch ${a.epoch})`,
+          created: true,
         };
       }
       log.warn("claims written out of sequence continue the place past this node's claim", {

@@ -21,7 +21,7 @@ import {
 import { type ProbeResult, startProbe } from "../registry/probe.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
-import { claimFromView, type PlaceResult, readRegistryView } from "./claim.ts";
+import { claimFromView, type PlaceResult, readRegistryView, releaseClaim } from "./claim.ts";
 import { advisoryIsServer } from "./places.ts";
 import { probeRemembered, readProbeMemo, registryIdentity, writeProbeMemo } from "./probe_memo.ts";
 import { type Mode, modeIsExplicit, readMode, readPlace, writeMode, writePlace } from "./state.ts";
@@ -128,8 +128,15 @@ export async function decideMode(opts: ModeOptions, deps: ModeDeps): Promise<Mod
       deps.log.warn("the registry ignores conditional writes: advisory placement (--advisory)");
       result = await advisoryMode(opts, deps, view.servers);
     }
-    await writeMode(opts.dataDir, result.mode);
-    await writePlace(opts.dataDir, result.place);
+    try {
+      await writeMode(opts.dataDir, result.mode);
+      await writePlace(opts.dataDir, result.place);
+    } catch (err) {
+      if (result.created && result.place) {
+        await releaseClaim(deps.registry, result.place, deps.log);
+      }
+      throw err;
+    }
     await Deno.remove(`${opts.dataDir}/${CLAIMING_FILE}`).catch(() => {});
   } catch (err) {
     await settled;

@@ -15,13 +15,15 @@ import type { ConsulClient } from "../consul/client.ts";
 import type { ConsulProcess, LineHandler } from "../consul/process.ts";
 import { superviseConsul } from "../consul/supervisor.ts";
 import type { ConsulVersion } from "../consul/version.ts";
-import { describe, UsageError } from "../errors.ts";
+import { ConsulStartError, describe, UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { liveMembers } from "../registry/heartbeats.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
 import { retryTransient } from "../util/retry.ts";
 import { announceAddress } from "./announce.ts";
+import { releaseClaim } from "./claim.ts";
+import type { HeldPlace } from "./places.ts";
 import { heartbeatLoop, waitForAgent } from "./beat.ts";
 import { joinAll, stayJoined } from "./join.ts";
 import { decideMode, type ModeOptions } from "./mode.ts";
@@ -100,6 +102,8 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
   await moveOldClientData(opts.dataDir, log);
   let mode: Mode | undefined;
   let explicit = true;
+  /** A place claimed by this start: released again if consul cannot start at all. */
+  let claimed: HeldPlace | undefined;
   if (opts.modeFrom === "recorded") {
     mode = await readMode(opts.dataDir);
     if (!mode) {
@@ -119,12 +123,21 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
     log.info(decided.reason, { mode: decided.mode });
     mode = decided.mode;
     explicit = decided.explicit;
+    if (decided.created) claimed = decided.place;
   }
   // A client promoted to a free or stale server place starts again as a server.
   const watchPlaces = registry !== undefined && opts.modeFrom === "decide" &&
     mode === "agent" && !explicit;
   for (;;) {
-    const r = await superviseOnce(opts, deps, mode, watchPlaces && mode === "agent");
+    const r = await superviseOnce(opts, deps, mode, watchPlaces && mode === "agent")
+      .catch(async (err) => {
+        if (err instanceof ConsulStartError && !err.ranBefore && claimed && registry) {
+          await releaseClaim(registry, claimed, log);
+          await writePlace(opts.dataDir, undefined).catch(() => {});
+        }
+        throw err;
+      });
+    claimed = undefined;
     if (!r.promoted) {
       log.info("consul exited", { code: r.code });
       return r.code;

@@ -9,6 +9,7 @@ import type { ConsulClient } from "../consul/client.ts";
 import { checkEncryption } from "../consul/encryption.ts";
 import { pidFilePath } from "../consul/pidfile.ts";
 import { guardOf, spawnConsul } from "../consul/process.ts";
+import { validateConfigDir } from "../consul/validate.ts";
 import { consulVersion } from "../consul/version.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -28,7 +29,13 @@ export async function runCommand(config: Config, deps: RunDeps): Promise<number>
     { ...config, gossipKey: deps.gossipKey, require: config.requireEncryption },
     deps.log,
   );
-  const version = await consulVersion(config.consulBin);
+  // -c is checked by consul itself before anything is claimed, beside the version check.
+  const [version] = await Promise.all([
+    consulVersion(config.consulBin),
+    config.configDir === undefined
+      ? undefined
+      : validateConfigDir(config.consulBin, config.configDir, `${config.dataDir}/preflight`),
+  ]);
   const decide = config.command === "run";
   const registry = decide || config.registry !== undefined ? await deps.openRegistry() : undefined;
   const stop = stopOnSignals(["SIGINT", "SIGTERM"]);

@@ -14,7 +14,7 @@
  * Spawn, sleep, clock and random are parameters, so the restart loop is tested without
  * waiting. Model: consul `agent/retry_join.go`, std `async/retry.ts`.
  */
-import { classify, describe } from "../errors.ts";
+import { classify, ConsulStartError, describe } from "../errors.ts";
 import type { Level, Logger } from "../log.ts";
 import { backoffDelay, type Sleep, sleep as realSleep } from "../util/backoff.ts";
 import type { ConsulProcess, ExitStatus, LineHandler } from "./process.ts";
@@ -47,6 +47,12 @@ export interface SuperviseOptions {
   stopTimeoutMs?: number;
   /** Give up (throw) after this many consecutive restarts. Default: never. */
   maxRestarts?: number;
+  /**
+   * Consul exiting this many times in a row, each within `withinMs` of its start, with the
+   * same exit code and error line, cannot start (a bad flag or config, a port taken): a
+   * ConsulStartError quoting consul's own error line is thrown. Default 3 times, 10 s.
+   */
+  failFast?: { exits: number; withinMs: number };
   /** Called with each new consul pid. */
   onStart?: (pid: number) => void;
   /** Replaces the default forwarding of consul's output to `log`. */
@@ -111,8 +117,19 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
   const maxRestarts = opts.maxRestarts ?? Infinity;
   const { log, signal } = opts;
   const consulLog = log.child("consul");
-  const onLine: LineHandler = opts.onLine ??
+  const forward: LineHandler = opts.onLine ??
     ((stream, line) => consulLog[consulLineLevel(stream, line)](line.trim()));
+  const failFast = opts.failFast ?? { exits: 3, withinMs: 10_000 };
+  let output = new OutputWatch();
+  // Consul's usage text (printed after a bad flag, ~130 lines) is logged at debug only.
+  const onLine: LineHandler = (stream, line) => {
+    const w = output;
+    if (w.see(line)) forward(stream, line);
+    else consulLog.debug(line.trim());
+  };
+  let streak = 0;
+  let lastWay = "";
+  let ranBefore = false;
 
   let onAbort: () => void = () => {};
   const aborted = new Promise<"abort">((resolve) => {
@@ -128,6 +145,7 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
     while (!signal.aborted) {
       let child: ConsulProcess | undefined;
       const startedAt = now();
+      output = new OutputWatch();
       try {
         child = await opts.spawn(onLine);
       } catch (err) {
@@ -144,13 +162,29 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
         if (signal.aborted) break;
         const uptimeMs = now() - startedAt;
         if (uptimeMs >= backoff.resetAfterMs) attempt = 0;
+        const errorLine = output.errorLine() ?? child.tail(1)[0] ?? "";
         log.error("consul exited unexpectedly", {
           pid: child.pid,
           code: first.code,
           signal: first.signal,
           uptime_s: Math.round(uptimeMs / 100) / 10,
-          last_output: child.tail(10).join(" | ").slice(-2000),
+          error: errorLine.slice(0, 500),
         });
+        if (uptimeMs < failFast.withinMs) {
+          const way = `${first.code}|${first.signal}|${withoutStamp(errorLine)}`;
+          streak = way === lastWay ? streak + 1 : 1;
+          lastWay = way;
+          if (streak >= failFast.exits) {
+            throw new ConsulStartError(
+              `consul cannot start: ${withoutStamp(errorLine).slice(0, 300)} (exit code ` +
+                `${first.code}, ${streak} times in a row at once)`,
+              { ranBefore },
+            );
+          }
+        } else {
+          streak = 0;
+          ranBefore = true;
+        }
       }
       if (restarts >= maxRestarts) {
         throw new Error(
@@ -195,4 +229,39 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
       timer.abort();
     }
   }
+}
+
+/**
+ * What one consul process printed that matters when it exits: its own error line (a bad
+ * flag, a config that does not parse, "Error starting agent"), and whether its usage text
+ * has begun (lines from there on are not worth a log line each).
+ */
+class OutputWatch {
+  #flag: string | undefined;
+  #banner: string | undefined;
+  #lastError: string | undefined;
+  #inUsage = false;
+
+  /** Records a line; false when it belongs to the usage text. */
+  see(line: string): boolean {
+    const t = line.trim();
+    if (this.#inUsage) return false;
+    if (/^flag provided but not defined|^invalid value .* for flag/.test(t)) this.#flag ??= t;
+    else if (/^Usage:/.test(t) && this.#flag !== undefined) {
+      this.#inUsage = true;
+      return false;
+    } else if (/^==> .*(error|fail|invalid|cannot|unknown)/i.test(t)) this.#banner ??= t;
+    else if (/\[ERROR\]/.test(t.slice(0, 80))) this.#lastError = t;
+    return true;
+  }
+
+  /** Consul's own error line, if it printed one. */
+  errorLine(): string | undefined {
+    return this.#flag ?? this.#banner ?? this.#lastError;
+  }
+}
+
+/** A consul log line without its leading timestamp (so that repeats compare equal). */
+function withoutStamp(line: string): string {
+  return line.trim().replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z?\s+/, "");
 }
