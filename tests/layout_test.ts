@@ -4,12 +4,11 @@ import {
   formatStamp,
   heartbeatKey,
   hostPort,
-  isIpLiteral,
-  nodeNameProblem,
   parseHeartbeatKey,
   parseJoinAddress,
   parseStamp,
 } from "../src/registry/layout.ts";
+import { isIpLiteral, nodeNameProblem } from "../src/util/validate.ts";
 
 Deno.test("formatStamp: UTC YYYYmmddHHMMSS, zero-padded", () => {
   const cases: [string, string][] = [

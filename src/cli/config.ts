@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { type Level, type LogFormat, parseLevel } from "../log.ts";
-import { isIpLiteral, nodeNameProblem } from "../registry/layout.ts";
+import { isIpLiteral, nodeNameProblem } from "../util/validate.ts";
 import { parseRegistryUrl } from "../registry/open.ts";
 import {
   commandAfterDoubleDash,

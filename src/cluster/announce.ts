@@ -1,6 +1,7 @@
 /** Which address and node name this node announces in the registry. Pure. */
 import type { AgentSelf } from "../consul/client.ts";
-import { nodeNameProblem, parseJoinAddress } from "../registry/layout.ts";
+import { parseJoinAddress } from "../registry/layout.ts";
+import { nodeNameProblem } from "../util/validate.ts";
 
 /**
  * The join address written as the heartbeat body: the advertise address, else the bind

@@ -5,7 +5,7 @@
  * node's name. The highest epoch is the current holder. A node takes a place by creating the
  * next epoch with create-if-absent, so of many concurrent claimants exactly one wins.
  */
-import { nodeNameProblem } from "../registry/layout.ts";
+import { nodeNameProblem } from "../util/validate.ts";
 
 export const SLOTS_DIR = "slots";
 const EPOCH_WIDTH = 10;

@@ -4,7 +4,8 @@
  * be taken, and when a lost quorum is rebuilt with `raft/peers.json`. The I/O is in holder.ts
  * and quorum.ts.
  */
-import { nodeNameProblem, parseJoinAddress } from "../registry/layout.ts";
+import { parseJoinAddress } from "../registry/layout.ts";
+import { nodeNameProblem } from "../util/validate.ts";
 
 export const HOLDERS_DIR = "holders";
 export const RECOVERY_DIR = "recovery";

@@ -10,7 +10,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import { join } from "node:path";
-import { isIpLiteral, nodeNameProblem } from "../registry/layout.ts";
+import { isIpLiteral, nodeNameProblem } from "../util/validate.ts";
 import { type ConsulVersion, versionAtLeast } from "./version.ts";
 
 export type AgentMode = "server" | "client";

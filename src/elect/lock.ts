@@ -5,7 +5,7 @@
  */
 import type { CallOptions, ConsulClient, KvGetResult } from "../consul/client.ts";
 import { ConsulError } from "../errors.ts";
-import { isIpLiteral } from "../registry/layout.ts";
+import { isIpLiteral } from "../util/validate.ts";
 import type { Role } from "./tags.ts";
 
 /** Who holds the lock, as written in the lock's value by the holder. */

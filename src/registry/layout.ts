@@ -7,6 +7,7 @@
  * Node names may contain "-": the key is split on the first "-" only.
  */
 import { isIPv6 } from "node:net";
+import { IPV4_RE, nodeNameProblem } from "../util/validate.ts";
 
 export type HeartbeatDir = "servers" | "agents";
 export const HEARTBEAT_DIRS: readonly HeartbeatDir[] = ["servers", "agents"];
@@ -14,15 +15,7 @@ export const HEARTBEAT_DIRS: readonly HeartbeatDir[] = ["servers", "agents"];
 /** Largest heartbeat body read (an IPv6 address is at most 45 characters). */
 export const MAX_HEARTBEAT_BODY = 256;
 
-const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const STAMP_RE = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/;
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/** Why a node name is invalid, or undefined when it is fine. */
-export function nodeNameProblem(name: string): string | undefined {
-  if (NODE_RE.test(name)) return undefined;
-  return "expected 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit";
-}
 
 /** The gem's stamp: UTC YYYYmmddHHMMSS. */
 export function formatStamp(d: Date): string {
@@ -83,11 +76,6 @@ export function parseJoinAddress(text: string): string | undefined {
     return lower;
   }
   return undefined;
-}
-
-/** True when `s` is a valid IPv4 or IPv6 literal (0.0.0.0 allowed: for bind addresses). */
-export function isIpLiteral(s: string): boolean {
-  return IPV4_RE.test(s) || (isIPv6(s) && !s.includes("%"));
 }
 
 /** "host:port" for an address, bracketing IPv6. */
