@@ -5,10 +5,9 @@ import {
   decidePlace,
   MAX_EPOCH_LEAD,
   parseClaimBody,
-  parseSlotKey,
   type PlaceInput,
-  slotKey,
 } from "../src/cluster/places.ts";
+import { parseSlotKey, slotKey } from "../src/registry/layout.ts";
 
 const base = (over: Partial<PlaceInput>): PlaceInput => ({
   node: "me",

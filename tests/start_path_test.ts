@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { claimBodiesNeeded } from "../src/cluster/claim.ts";
 import { CLAIMING_FILE, decideMode, type ModeOptions } from "../src/cluster/mode.ts";
-import { slotKey } from "../src/cluster/places.ts";
+import { slotKey } from "../src/registry/layout.ts";
 import {
   PROBE_MEMO_FILE,
   PROBE_MEMO_MS,

@@ -8,7 +8,7 @@
  *
  *   deno run -A scripts/bench/scale.ts [--clients 0,1000,10000] [--reps 5] [--backends s3,file]
  */
-import { slotKey } from "../../src/cluster/places.ts";
+import { slotKey } from "../../src/registry/layout.ts";
 import { mapLimit } from "../../src/util/pool.ts";
 import { heartbeatKey } from "../../src/registry/layout.ts";
 import { openRegistry } from "../../src/registry/open.ts";

@@ -11,7 +11,7 @@
  *   deno run -A scripts/bench/start_path.ts [--reps 5] [--delays 0,25] [--jitter 5] [--servers 3]
  *   [--label before] [--print-path true]
  */
-import { slotKey } from "../../src/cluster/places.ts";
+import { slotKey } from "../../src/registry/layout.ts";
 import { heartbeatKey } from "../../src/registry/layout.ts";
 import { S3Registry } from "../../src/registry/s3.ts";
 import { startS3Server } from "../../tests/harness/s3.ts";

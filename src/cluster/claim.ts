@@ -17,12 +17,10 @@ import {
   type HeldPlace,
   OUTAGE_GRACE_EXPIRIES,
   parseClaimBody,
-  parseSlotKey,
   type PlaceClaim,
   type PlaceDecision,
-  slotKey,
-  SLOTS_DIR,
 } from "./places.ts";
+import { parseSlotKey, slotKey, SLOTS_DIR } from "../registry/layout.ts";
 import type { Mode } from "./state.ts";
 
 const MAX_CLAIM_BODY = 256;

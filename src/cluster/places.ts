@@ -7,10 +7,6 @@
  */
 import { nodeNameProblem } from "../util/validate.ts";
 
-export const SLOTS_DIR = "slots";
-const EPOCH_WIDTH = 10;
-/** Epochs are canonical decimals: 10 digits zero-padded, or more digits without a leading zero. */
-const SLOT_KEY_RE = /^slots\/(0|[1-9]\d?)\/(\d{10}|[1-9]\d{10,14})$/;
 /**
  * How far an epoch may lie beyond the number of claims of its place that precede it and still
  * count. A legitimate claimant creates the successor of the current epoch, which then always
@@ -19,24 +15,6 @@ const SLOT_KEY_RE = /^slots\/(0|[1-9]\d?)\/(\d{10}|[1-9]\d{10,14})$/;
  * one place, each after its holder went stale, take years.
  */
 export const MAX_EPOCH_LEAD = 1_000_000;
-
-export function slotKey(place: number, epoch: number): string {
-  return `${SLOTS_DIR}/${place}/${String(epoch).padStart(EPOCH_WIDTH, "0")}`;
-}
-
-/**
- * Parses "slots/<place>/<epoch>". Only the canonical spelling is accepted ("slots/00/..." or
- * an 11-digit epoch with a leading zero would name the same claim as another key, and a
- * create-if-absent of one would not see the other). Epochs of up to 15 digits are read: far
- * more than any place's claims can reach (see MAX_EPOCH_LEAD).
- */
-export function parseSlotKey(key: string): { place: number; epoch: number } | undefined {
-  const m = SLOT_KEY_RE.exec(key);
-  if (!m) return undefined;
-  const epoch = Number(m[2]);
-  if (epoch < 1) return undefined;
-  return { place: Number(m[1]), epoch };
-}
 
 /**
  * The current claim of each place, from every claim listed. A place's claims are taken in

@@ -82,3 +82,30 @@ export function parseJoinAddress(text: string): string | undefined {
 export function hostPort(addr: string, port: number): string {
   return addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
+
+/**
+ * Server place claims: `slots/<place>/<epoch>`, body the claiming node's name (see
+ * cluster/places.ts for what they mean).
+ */
+export const SLOTS_DIR = "slots";
+const EPOCH_WIDTH = 10;
+/** Epochs are canonical decimals: 10 digits zero-padded, or more digits without a leading zero. */
+const SLOT_KEY_RE = /^slots\/(0|[1-9]\d?)\/(\d{10}|[1-9]\d{10,14})$/;
+
+export function slotKey(place: number, epoch: number): string {
+  return `${SLOTS_DIR}/${place}/${String(epoch).padStart(EPOCH_WIDTH, "0")}`;
+}
+
+/**
+ * Parses "slots/<place>/<epoch>". Only the canonical spelling is accepted ("slots/00/..." or
+ * an 11-digit epoch with a leading zero would name the same claim as another key, and a
+ * create-if-absent of one would not see the other). Epochs of up to 15 digits are read: far
+ * more than any place's claims can reach (see MAX_EPOCH_LEAD).
+ */
+export function parseSlotKey(key: string): { place: number; epoch: number } | undefined {
+  const m = SLOT_KEY_RE.exec(key);
+  if (!m) return undefined;
+  const epoch = Number(m[2]);
+  if (epoch < 1) return undefined;
+  return { place: Number(m[1]), epoch };
+}

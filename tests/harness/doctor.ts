@@ -3,7 +3,7 @@ import { parseConfig } from "../../src/cli/config.ts";
 import { doctorCommand } from "../../src/commands/doctor.ts";
 import { ConsulClient } from "../../src/consul/client.ts";
 import type { Finding } from "../../src/doctor/facts.ts";
-import { slotKey } from "../../src/cluster/places.ts";
+import { slotKey } from "../../src/registry/layout.ts";
 import { Logger } from "../../src/log.ts";
 import type { FileRegistry } from "../../src/registry/file.ts";
 import { writeHeartbeat } from "../../src/registry/heartbeats.ts";

@@ -13,7 +13,8 @@
  */
 import assert from "node:assert/strict";
 import { readClaims, takePlace } from "../../src/cluster/claim.ts";
-import { MAX_EPOCH_LEAD, parseSlotKey, slotKey } from "../../src/cluster/places.ts";
+import { MAX_EPOCH_LEAD } from "../../src/cluster/places.ts";
+import { parseSlotKey, slotKey } from "../../src/registry/layout.ts";
 import { writeHeartbeat } from "../../src/registry/heartbeats.ts";
 import { type Backend, quietLog } from "./fixtures.ts";
 import { withFixture } from "./contract.ts";
