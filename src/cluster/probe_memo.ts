@@ -6,7 +6,7 @@
  * effect at once), per registry (URL and endpoint), and for at most PROBE_MEMO_MS. The file
  * is a cache: an unreadable one is ignored and probed afresh.
  */
-import { writeAtomic } from "./state.ts";
+import { writeStateFile } from "../util/atomic.ts";
 
 export const PROBE_MEMO_FILE = "registry-probe.json";
 /** How long a remembered "honoured" answer is trusted. */
@@ -55,5 +55,5 @@ export async function readProbeMemo(dataDir: string): Promise<ProbeMemo | undefi
 }
 
 export async function writeProbeMemo(dataDir: string, memo: ProbeMemo): Promise<void> {
-  await writeAtomic(`${dataDir}/${PROBE_MEMO_FILE}`, JSON.stringify(memo) + "\n");
+  await writeStateFile(`${dataDir}/${PROBE_MEMO_FILE}`, JSON.stringify(memo) + "\n");
 }

@@ -16,7 +16,7 @@ import { expired, type Heartbeat, readHeartbeats } from "../registry/heartbeats.
 import { HEARTBEAT_DIRS, type HeartbeatDir, parseHeartbeatKey } from "../registry/layout.ts";
 import type { Registry } from "../registry/registry.ts";
 import { OUTAGE_GRACE_EXPIRIES } from "./places.ts";
-import { writeAtomic } from "./state.ts";
+import { writeStateFile } from "../util/atomic.ts";
 
 export const PURGE_EVERY = 10;
 export const PURGE_AFTER_EXPIRIES = OUTAGE_GRACE_EXPIRIES;
@@ -123,7 +123,7 @@ export async function readMemo(
 /** Writes the memo; false (not an error) when the data dir cannot be written. */
 export async function writeMemo(dataDir: string, memo: HeartbeatMemo): Promise<boolean> {
   try {
-    await writeAtomic(`${dataDir}/${HEARTBEAT_MEMO}`, JSON.stringify(memo) + "\n");
+    await writeStateFile(`${dataDir}/${HEARTBEAT_MEMO}`, JSON.stringify(memo) + "\n");
     return true;
   } catch {
     return false;

@@ -12,6 +12,7 @@
  * such a file counts as decided unless that marker is there.
  */
 import { LocalStateError } from "../errors.ts";
+import { writeStateFile } from "../util/atomic.ts";
 import type { HeldPlace } from "./places.ts";
 
 export type Mode = "server" | "agent";
@@ -22,35 +23,6 @@ export const PLACE_FILE = "place.json";
 export const DECIDED_FILE = "mode.decided";
 /** Earlier versions' marker of a mode set by hand (read for upgrades, no longer written). */
 export const EXPLICIT_FILE = "mode.explicit";
-
-/** Writes a file atomically; a failure is a LocalStateError naming the file (exit 5). */
-export async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
-  try {
-    await writeAtomicRaw(path, text, mode);
-  } catch (err) {
-    const why = err instanceof Error ? err.message.split(" (os error")[0] : String(err);
-    throw new LocalStateError(`cannot write ${path}: ${why}`, { cause: err });
-  }
-}
-
-async function writeAtomicRaw(path: string, text: string, mode: number): Promise<void> {
-  const dir = path.slice(0, path.lastIndexOf("/")) || ".";
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${dir}/.${path.slice(dir.length + 1)}.${crypto.randomUUID()}.tmp`;
-  try {
-    const f = await Deno.open(tmp, { write: true, createNew: true, mode });
-    try {
-      await f.write(new TextEncoder().encode(text));
-      await f.sync();
-    } finally {
-      f.close();
-    }
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
-}
 
 async function readText(path: string): Promise<string | undefined> {
   try {
@@ -110,10 +82,10 @@ export async function writeMode(dataDir: string, mode: Mode, pinned = false): Pr
   if (pinned) {
     await removeIfPresent(`${dataDir}/${DECIDED_FILE}`);
   } else {
-    await writeAtomic(`${dataDir}/${DECIDED_FILE}`, "decided by auto-consul\n");
+    await writeStateFile(`${dataDir}/${DECIDED_FILE}`, "decided by auto-consul\n");
   }
   await removeIfPresent(`${dataDir}/${EXPLICIT_FILE}`);
-  await writeAtomic(`${dataDir}/${MODE_FILE}`, modeFileText(mode));
+  await writeStateFile(`${dataDir}/${MODE_FILE}`, modeFileText(mode));
 }
 
 /**
@@ -164,7 +136,7 @@ export async function readPlace(dataDir: string): Promise<HeldPlace | undefined>
 export async function writePlace(dataDir: string, held: HeldPlace | undefined): Promise<void> {
   const path = `${dataDir}/${PLACE_FILE}`;
   if (held === undefined) return await removeIfPresent(path);
-  await writeAtomic(path, JSON.stringify(held) + "\n");
+  await writeStateFile(path, JSON.stringify(held) + "\n");
 }
 
 /** consul's client data dir of auto-consul versions before the gem's layout was restored. */

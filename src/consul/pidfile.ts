@@ -5,6 +5,7 @@
  * signalling was unavailable, the next start finds the leftover agent and stops it before
  * starting a new one (the old one holds the data dir and the ports).
  */
+import { writeAtomic } from "../util/atomic.ts";
 import { join } from "node:path";
 
 export interface PidRecord {
@@ -133,9 +134,7 @@ function pidExists(pid: number): boolean {
 
 export async function writePidFile(path: string, pid: number, start?: number): Promise<void> {
   const record: PidRecord = { pid, start: start ?? await processStartTime(pid) };
-  const tmp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(record) + "\n", { mode: 0o644 });
-  await Deno.rename(tmp, path);
+  await writeAtomic(path, JSON.stringify(record) + "\n");
 }
 
 export async function readPidFile(path: string): Promise<PidRecord | undefined> {

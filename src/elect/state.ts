@@ -4,7 +4,7 @@
  * change the hooks have handled, against which a role change (and so a hook) is judged. Written atomically; a bad file is ignored with a
  * warning (the session is then found again through the lock, see lock.ts).
  */
-import { writeAtomic } from "../cluster/state.ts";
+import { writeStateFile } from "../util/atomic.ts";
 import type { LockHolder } from "./lock.ts";
 import { parseHolder } from "./lock.ts";
 import type { Role } from "./tags.ts";
@@ -79,7 +79,7 @@ export async function readState(path: string): Promise<{ state: ElectState; prob
 /** Writes the state atomically; an error names the file and suggests --data-dir. */
 export async function writeState(path: string, state: ElectState): Promise<void> {
   try {
-    await writeAtomic(path, formatState(state));
+    await writeStateFile(path, formatState(state));
   } catch (err) {
     throw new Error(
       `cannot write elect state ${path}: ${(err as Error).message} (give a writable --data-dir)`,
