@@ -4,7 +4,7 @@
  * sleep: a fake clock that only moves when the run sleeps.
  */
 import assert from "node:assert/strict";
-import type { ElectOptions } from "../src/cli/config.ts";
+import type { ElectOptions } from "../src/elect/options.ts";
 import type { ConsulClient } from "../src/consul/client.ts";
 import type { LockHolder } from "../src/elect/lock.ts";
 import { electOnce, ONCE_MAX_ROUNDS, onceRetryMs } from "../src/elect/once.ts";

@@ -3,6 +3,7 @@
  * the outside world (hostname, env and files are passed in).
  */
 import { parseArgs } from "node:util";
+import type { ElectOptions } from "../elect/options.ts";
 import { UsageError } from "../errors.ts";
 import { type Level, type LogFormat, parseLevel } from "../log.ts";
 import { isIpLiteral, nodeNameProblem } from "../util/validate.ts";
@@ -14,21 +15,6 @@ import {
   findCommandWord,
 } from "./argv.ts";
 import { type Command, COMMANDS, FLAGS, flagsFor, usesRegistry } from "./flags.ts";
-
-export interface ElectOptions {
-  service: string;
-  queryName: string;
-  queryTags: string[];
-  masterTag: string;
-  slaveTag: string;
-  lockKey: string;
-  sessionTtl: number;
-  lockDelay: number;
-  watch: boolean;
-  roleExitCodes: boolean;
-  onMaster?: string[];
-  onSlave?: string[];
-}
 
 export interface Config {
   command: Command;

@@ -11,7 +11,7 @@
  * deadline, and a hook is stopped after its own bound, so a run ends well inside a 10 s check
  * timeout.
  */
-import type { ElectOptions } from "../cli/config.ts";
+import type { ElectOptions } from "./options.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import { ConsulUnreachableError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";

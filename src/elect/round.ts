@@ -3,7 +3,7 @@
  * keep (or create) the session, take or observe the lock, put the role's tag on the service
  * (only when it is not there yet), and make sure the prepared query is right.
  */
-import type { ElectOptions } from "../cli/config.ts";
+import type { ElectOptions } from "./options.ts";
 import type { CallOptions, ConsulClient } from "../consul/client.ts";
 import { ConsulError } from "../errors.ts";
 import type { Logger } from "../log.ts";

@@ -7,7 +7,7 @@
  * (an explicit release has no lock-delay, so another instance takes over at once) and
  * destroys its session.
  */
-import type { ElectOptions } from "../cli/config.ts";
+import type { ElectOptions } from "./options.ts";
 import { type ConsulClient, nextBlockingIndex } from "../consul/client.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
