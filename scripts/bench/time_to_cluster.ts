@@ -219,7 +219,7 @@ const proxy = moto && S3_DELAY > 0
 const s3: S3 | undefined = moto && {
   ...moto,
   endpoint: proxy?.endpoint ?? moto.endpoint,
-  pid: findPids("moto.server", new URL(moto.endpoint).port)[0],
+  pid: findPids("moto_atomic.py", new URL(moto.endpoint).port)[0],
 };
 const results = new Map<string, Sample[]>();
 const key = (v: Variant, s: { servers: number; clients: number }) =>

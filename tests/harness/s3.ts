@@ -1,5 +1,6 @@
 /**
- * A real S3 server for tests: moto (`python3 -m moto.server`) on a random loopback address
+ * A real S3 server for tests: moto (`python3 -m moto.server`, through moto_atomic.py, which
+ * makes `If-None-Match: *` creates atomic as on real S3) on a random loopback address
  * 127.x.y.z and a free port, with one bucket created through the AWS SDK. Always used
  * through `withS3Server`, which stops the process even when the test fails:
  *
@@ -90,7 +91,8 @@ export async function startS3Server(
   const port = opts.port ?? freePort(host);
   const endpoint = `http://${host}:${port}`;
   const child = new Deno.Command("/usr/bin/python3", {
-    args: ["-m", "moto.server", "-H", host, "-p", String(port)],
+    // moto.server behind a launcher that makes conditional creates atomic (see moto_atomic.py).
+    args: [new URL("./moto_atomic.py", import.meta.url).pathname, "-H", host, "-p", String(port)],
     env: { PYTHONPATH: `${tools}/moto/usr/lib/python3/dist-packages` },
     stdin: "null",
     stdout: "piped",
