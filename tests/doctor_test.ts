@@ -39,6 +39,13 @@ Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each br
           });
           assert.equal(r.code, 0, r.stdout + r.stderr);
           assert.match(r.stdout, /no findings/);
+          assert.match(
+            r.stdout,
+            new RegExp(
+              `^doctor: checked agent ${s1.node} \\(server, consul 1\\.8\\.7, raft read\\); registry: 5 nodes, 3 places; data dir \\S+; -s 3$`,
+              "m",
+            ),
+          );
           for (const a of [s2, cluster.clients[0]]) {
             const j = await doctorInProcess({ registry: url, httpAddr: a.httpAddr, servers: 3 });
             assert.deepEqual(ids(j), [], `${a.node}: ${JSON.stringify(j.findings, null, 1)}`);

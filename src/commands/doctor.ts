@@ -38,7 +38,7 @@ export async function doctorCommand(config: Config, deps: DoctorDeps): Promise<n
       2,
     ));
   } else {
-    deps.print(renderFindings(findings));
+    deps.print(renderFindings(findings, facts));
   }
   return code;
 }

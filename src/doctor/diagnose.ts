@@ -94,9 +94,32 @@ export function exitCodeFor(findings: Finding[]): number {
   return DOCTOR_EXIT.healthy;
 }
 
-export function renderFindings(findings: Finding[]): string {
-  if (findings.length === 0) return "doctor: no findings: the cluster looks healthy";
-  const out: string[] = [];
+/** One line: what doctor could look at. */
+export function checkedLine(f: DoctorFacts): string {
+  const agent = hasAgent(f)
+    ? `agent ${f.agent.self.node} (${
+      f.agent.self.isServer ? "server" : "client"
+    }, consul ${f.agent.self.version}, raft ${
+      f.agent.raft
+        ? f.agent.raftSource === "agent-stats" ? "from its own copy" : "read"
+        : "not read"
+    })`
+    : "agent: not reachable";
+  const registry = hasRegistry(f)
+    ? `registry: ${
+      new Set(f.registry.agents.map((h) => h.node)).size
+    } nodes, ${f.registry.claims.length} places`
+    : "registry: not readable";
+  const data = f.local.serverData ? `data dir ${f.local.serverData.path}` : "no server data dir";
+  return `doctor: checked ${agent}; ${registry}; ${data}; -s ${f.servers}`;
+}
+
+export function renderFindings(findings: Finding[], facts?: DoctorFacts): string {
+  const head = facts ? [checkedLine(facts)] : [];
+  if (findings.length === 0) {
+    return [...head, "doctor: no findings: the cluster looks healthy"].join("\n");
+  }
+  const out: string[] = [...head];
   for (const x of findings) {
     out.push(`${x.severity.toUpperCase()} ${x.id}: ${x.title}`);
     for (const e of x.evidence) out.push(`  evidence: ${e}`);
