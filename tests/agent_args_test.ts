@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { agentCommand, type AgentOptions, retryJoinArg } from "../src/consul/agent_args.ts";
+import {
+  agentCommand,
+  type AgentOptions,
+  retryJoinArg,
+  serverJoinsOnly,
+} from "../src/consul/agent_args.ts";
 import { writeAgentConfig } from "../src/consul/agent_config.ts";
 import {
   type ConsulVersion,
@@ -230,6 +235,26 @@ Deno.test("agentCommand: never -bootstrap, -server only for servers", () => {
     assert.equal(args.includes("-server"), o.mode === "server");
     assert.equal(args.includes(`-bootstrap-expect=${o.servers}`), o.mode === "server");
   }
+});
+
+Deno.test("a server joins without bootstrapping only when -s 1 and another server is live", () => {
+  const table: [number, number, boolean][] = [
+    // servers wanted, other live servers, join only
+    [1, 0, false], // the first server of a -s 1 cluster bootstraps
+    [1, 1, true], // a gem server (or a pinned one) is live: -bootstrap-expect=1 would split
+    [1, 3, true],
+    [3, 0, false],
+    [3, 1, false], // consul asks the others for raft peers before bootstrapping
+    [5, 4, false],
+  ];
+  for (const [servers, others, want] of table) {
+    assert.equal(serverJoinsOnly(servers, others), want, `-s ${servers}, ${others} live`);
+  }
+  const { args } = agentCommand({ ...base, servers: 1, joinOnly: true });
+  assert.ok(args.includes("-server"));
+  assert.ok(!args.some((a) => a.startsWith("-bootstrap")), args.join(" "));
+  const client = agentCommand({ ...base, mode: "client", joinOnly: true }).args;
+  assert.ok(!client.includes("-server"), "joinOnly means nothing for a client");
 });
 
 Deno.test("agentCommand: secrets never in argv, always in the config file", () => {

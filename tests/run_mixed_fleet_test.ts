@@ -9,7 +9,9 @@
  *     leader, 3 voters;
  * (c) the gem server stops (no more heartbeats): a new node takes the freed place after the
  *     expiry;
- * (d) an auto-consul server and a gem-style agent joining it.
+ * (d) an auto-consul server and a gem-style agent joining it;
+ * (e) a mode recorded by the gem (`set_server`) is kept by `run`, and that server joins the
+ *     live gem server instead of bootstrapping a second cluster (acceptance 4).
  *
  * Repetitions of (a) and (b): AUTO_CONSUL_MIXED_REPS (default 1; the issue's count is 10).
  */
@@ -305,6 +307,41 @@ async function caseD(nodes: Nodes, fresh: Fresh): Promise<void> {
   });
 }
 
+/**
+ * (e): a node whose mode the gem recorded (`set_server`: "server", no newline), -s 1, while
+ * the gem server is live: run keeps the mode, and the server joins (no second bootstrap).
+ */
+async function caseE(nodes: Nodes, fresh: Fresh): Promise<void> {
+  await withFresh(fresh, async (registry) => {
+    const gem = await gemServer(registry, "e");
+    const node = nodes.create(spec(fresh, 1));
+    try {
+      await Deno.mkdir(node.dataDir, { recursive: true });
+      await Deno.writeTextFile(`${node.dataDir}/mode`, "server"); // the gem's set_server
+      node.start();
+      const servers = [fromGem(gem), fromNode(node)];
+      const leader = await waitMixed(
+        servers,
+        servers,
+        "(e) the pinned server in the gem's cluster",
+      );
+      assert.equal(leader, gem.agent.rpcAddr, "the gem server still leads: no second cluster");
+      assert.equal(node.logged(/^keeping the recorded mode server/).length, 1, node.tail());
+      assert.equal(await Deno.readTextFile(`${node.dataDir}/mode`), "server", "mode kept");
+      const pid = await node.consulPid();
+      const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
+      assert.ok(argv.includes("-server"), argv.join(" "));
+      assert.ok(!argv.some((a) => a.startsWith("-bootstrap")), argv.join(" "));
+      assert.equal((await readSlots(registry)).size, 0, "a pinned server claims no place");
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${node.tail()}`, { cause: err });
+    } finally {
+      await node.dispose(1_000);
+      await gem.dispose();
+    }
+  });
+}
+
 async function allCases(t: Deno.TestContext, nodes: Nodes, fresh: FreshFn, label: string) {
   await t.step(
     `(a) live gem server, -s 1: new nodes are its clients (${REPS}×, ${label})`,
@@ -336,6 +373,9 @@ async function allCases(t: Deno.TestContext, nodes: Nodes, fresh: FreshFn, label
   );
   await t.step(`(d) an auto-consul server and a gem agent joining it (${label})`, async () => {
     await caseD(nodes, await fresh("d"));
+  });
+  await t.step(`(e) a mode the gem recorded is kept; the server joins (${label})`, async () => {
+    await caseE(nodes, await fresh("e"));
   });
 }
 

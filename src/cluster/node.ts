@@ -9,7 +9,7 @@
  * stop signal, log), like `elect/watch.ts`, so the whole life is tested without a process
  * and without waiting. `commands/run.ts` wires the real ones.
  */
-import { agentCommand } from "../consul/agent_args.ts";
+import { agentCommand, serverJoinsOnly } from "../consul/agent_args.ts";
 import { writeAgentConfig } from "../consul/agent_config.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import type { ConsulProcess, LineHandler } from "../consul/process.ts";
@@ -195,9 +195,17 @@ async function superviseOnce(
       })
       : [];
     const retryJoin = servers.filter((m) => m.node !== opts.node).map((m) => m.address);
+    // -s 1 while another server is live (the gem's, a pinned one): join it, never bootstrap.
+    const joinOnly = server && serverJoinsOnly(opts.servers, retryJoin.length);
+    if (joinOnly) {
+      log.info("another server is live: starting as a server that joins it (no bootstrap)", {
+        servers: servers.filter((m) => m.node !== opts.node).map((m) => m.node).join(","),
+      });
+    }
     const cmd = agentCommand({
       mode: server ? "server" : "client",
       servers: opts.servers,
+      joinOnly,
       version: opts.version,
       bind: opts.bind,
       advertise: opts.advertise,

@@ -3,8 +3,9 @@
  *
  * The argv never holds a secret: the gossip key and the ACL token go only into the generated
  * JSON config file (written 0600 by `writeAgentConfig`), which also carries the leave
- * behaviour and the autopilot settings. Servers always start with `-bootstrap-expect N`,
- * never `-bootstrap`. Every flag is one `-name=value` token, so no value can be mistaken for
+ * behaviour and the autopilot settings. Servers start with `-bootstrap-expect N`, never
+ * `-bootstrap`; with `joinOnly` (N = 1 while another server is live: `-bootstrap-expect=1`
+ * would make a second cluster at once) a server starts with neither and joins. Every flag is one `-name=value` token, so no value can be mistaken for
  * a flag. Order: our flags, our config file, the user's `-config-dir` (so the user's files
  * override our defaults), then the user's extra args (consul gives flags precedence anyway).
  */
@@ -27,6 +28,8 @@ export interface AgentOptions {
   mode: AgentMode;
   /** Desired number of servers: `-bootstrap-expect N` for servers, `min_quorum` N. */
   servers: number;
+  /** A server that must not bootstrap (another server is live): no `-bootstrap-expect`. */
+  joinOnly?: boolean;
   /** The version of the consul binary that will run this command. */
   version: ConsulVersion;
   bind: string;
@@ -103,7 +106,10 @@ export function agentCommand(o: AgentOptions): AgentCommand {
 
   const configFile = agentConfigFile(o);
   const args = ["agent"];
-  if (o.mode === "server") args.push("-server", `-bootstrap-expect=${o.servers}`);
+  if (o.mode === "server") {
+    args.push("-server");
+    if (!o.joinOnly) args.push(`-bootstrap-expect=${o.servers}`);
+  }
   args.push(`-node=${o.node}`, `-bind=${o.bind}`);
   if (o.advertise !== undefined) args.push(`-advertise=${o.advertise}`);
   if (o.client !== undefined) args.push(`-client=${o.client}`);
@@ -174,4 +180,15 @@ function ipOrThrow(what: string, value: string): void {
 /** Seconds as a Go duration: 5 → "5s", 0.5 → "500ms". */
 function formatSeconds(s: number): string {
   return Number.isInteger(s) ? `${s}s` : `${Math.round(s * 1000)}ms`;
+}
+
+/**
+ * Pure: whether a server must start without `-bootstrap-expect` and join. Only N = 1 can
+ * bootstrap alone (`-bootstrap-expect=1` is `-bootstrap`); for N > 1 consul itself asks the
+ * servers it sees for raft peers before bootstrapping, and a gem server's `-bootstrap` tag
+ * disables it. So: N = 1 while any other server is live in the registry (the gem's, a
+ * hand-started one, a pinned mode): join it, never a second bootstrap.
+ */
+export function serverJoinsOnly(servers: number, otherLiveServers: number): boolean {
+  return servers === 1 && otherLiveServers > 0;
 }
