@@ -339,6 +339,58 @@ Deno.test("fail-fast needs the same way, at once: different lines, or a consul t
   );
 });
 
+Deno.test("hung consul (alive, API silent after answering): killed with SIGKILL and started again; never before a first answer", async () => {
+  let answering = true;
+  let asked = 0;
+  const h = harness(
+    (i) => new FakeConsul(1300 + i),
+    {
+      watchdog: {
+        hungAfterMs: 3_000,
+        intervalMs: 1_000,
+        answers: () => {
+          asked++;
+          return Promise.resolve(answering);
+        },
+      },
+    },
+  );
+  // The watchdog's sleeps move the clock and yield (so the loop never spins unseen).
+  h.opts.sleep = (ms, signal) => {
+    h.sleeps.push(ms);
+    h.clock.t += ms;
+    return new Promise((r) => {
+      const t = setTimeout(r, 0);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(t);
+        r();
+      }, { once: true });
+    });
+  };
+  const run = superviseConsul(h.opts);
+  for (let i = 0; i < 200 && asked < 3; i++) await tick();
+  assert.deepEqual(h.procs[0].signals, [], "answering: left alone");
+  answering = false; // SIGSTOP
+  for (let i = 0; i < 500 && h.started.length < 2; i++) await tick();
+  assert.deepEqual(h.procs[0].signals, ["SIGKILL"]);
+  assert.deepEqual(h.started, [1300, 1301], "started again");
+  assert.ok(
+    h.logs.some((l) =>
+      /ERROR .*consul is alive but its HTTP API has not answered.*pid=1300/.test(l)
+    ),
+    h.logs.join("\n"),
+  );
+  // The new consul has not answered yet: however long that lasts, it is not killed for it.
+  const before = asked;
+  for (let i = 0; i < 500 && asked < before + 20; i++) await tick();
+  assert.ok(asked >= before + 20, "asked on");
+  assert.deepEqual(h.procs[1].signals, [], "not hung before its first answer");
+  h.ac.abort("SIGTERM");
+  const res = await run;
+  assert.equal(res.restarts, 1);
+  assert.deepEqual(h.procs[1].signals, ["SIGTERM"]);
+});
+
 Deno.test("invalid backoff is rejected: no busy loop", async () => {
   for (
     const b of [{ initialMs: 0, maxMs: 10 }, { initialMs: 10, maxMs: 5 }, {

@@ -36,6 +36,8 @@ export interface Config {
   client?: string;
   datacenter?: string;
   consulBin: string;
+  /** Seconds a live consul's HTTP API may stay silent before it is restarted (run). */
+  hangTimeout: number;
   gossipKeyFile?: string;
   /** Refuse to start run/direct_run when no gossip key is in force. */
   requireEncryption: boolean;
@@ -252,6 +254,7 @@ export function parseConfig(input: ParseInput): Parsed {
     client: ip(str("client")),
     datacenter: datacenter(str("datacenter")),
     consulBin: str("consul-bin").value ?? "consul",
+    hangTimeout: 0, // set below from the ticks when not given
     gossipKeyFile: path(str("gossip-key-file")),
     requireEncryption: bool("require-encryption"),
     tokenFile: path(str("token-file")),
@@ -263,6 +266,8 @@ export function parseConfig(input: ParseInput): Parsed {
     json: bool("json"),
     consulArgs,
   };
+  // A few ticks, at least 30 s by default; any bound from 2 s when given (tests use short ones).
+  config.hangTimeout = seconds(str("hang-timeout"), Math.max(30, 3 * config.ticks), 2, 86400);
   if (config.ticks > config.expiry && (command === "run" || command === "direct_run")) {
     throw new UsageError(
       `ticks ${config.ticks}s is longer than expiry ${config.expiry}s: heartbeats would expire between ticks`,

@@ -218,6 +218,15 @@ export const FLAGS: FlagSpec[] = [
     commands: RUN_COMMANDS,
   },
   {
+    name: "hang-timeout",
+    type: "string",
+    env: [auto("hang-timeout")],
+    arg: "S",
+    def: "max(30, 3 ticks)",
+    help: "restart a consul whose HTTP API stopped answering for this long (process alive)",
+    commands: RUN_COMMANDS,
+  },
+  {
     name: "gossip-key-file",
     type: "string",
     env: [auto("gossip-key-file")],

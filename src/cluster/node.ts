@@ -15,7 +15,13 @@ import type { ConsulClient } from "../consul/client.ts";
 import type { ConsulProcess, LineHandler } from "../consul/process.ts";
 import { superviseConsul } from "../consul/supervisor.ts";
 import type { ConsulVersion } from "../consul/version.ts";
-import { ConsulStartError, describe, UsageError } from "../errors.ts";
+import {
+  ConsulError,
+  ConsulStartError,
+  ConsulUnreachableError,
+  describe,
+  UsageError,
+} from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { liveMembers } from "../registry/heartbeats.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -62,6 +68,11 @@ export interface NodeOptions {
   consulArgs: readonly string[];
   gossipKey?: string;
   token?: string;
+  /**
+   * Seconds a live consul's HTTP API may stay silent (after it answered once) before it is
+   * killed and started again. Default: max(30, 3 ticks).
+   */
+  hangTimeoutSeconds?: number;
 }
 
 /** A started consul (reporting what its start found, e.g. a leftover, is the spawner's job). */
@@ -231,6 +242,7 @@ async function superviseOnce(
       now: deps.now,
       signal: iteration.signal,
       restartBackoff: NODE_BACKOFF,
+      watchdog: watchdogOf(opts, deps),
     });
 
     let lastKeys: string[] = [];
@@ -319,4 +331,21 @@ async function superviseOnce(
   } finally {
     stop.removeEventListener("abort", onStop);
   }
+}
+
+/** The hung-consul watchdog of the supervisor: any answer of the agent's HTTP API counts. */
+function watchdogOf(opts: NodeOptions, deps: NodeDeps) {
+  const hungAfterMs = (opts.hangTimeoutSeconds ?? Math.max(30, 3 * opts.ticksSeconds)) * 1000;
+  return {
+    hungAfterMs,
+    intervalMs: Math.max(250, Math.min(5_000, hungAfterMs / 4)),
+    answers: async (signal: AbortSignal) => {
+      try {
+        await deps.consul.self({ signal });
+        return true;
+      } catch (err) {
+        return err instanceof ConsulError && !(err instanceof ConsulUnreachableError);
+      }
+    },
+  };
 }

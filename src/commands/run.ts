@@ -60,6 +60,7 @@ export async function runCommand(config: Config, deps: RunDeps): Promise<number>
       consulArgs: config.consulArgs,
       gossipKey: deps.gossipKey,
       token: deps.token,
+      hangTimeoutSeconds: config.hangTimeout,
     }, {
       spawn: async (args, onLine) => {
         const child = await spawnConsul({

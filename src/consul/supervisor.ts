@@ -53,6 +53,17 @@ export interface SuperviseOptions {
    * ConsulStartError quoting consul's own error line is thrown. Default 3 times, 10 s.
    */
   failFast?: { exits: number; withinMs: number };
+  /**
+   * Hung-consul watchdog: `answers` asks consul's HTTP API once (resolving true when it
+   * answered at all, an HTTP error included). Once a consul has answered, one that stays
+   * silent for `hungAfterMs` while its process lives (SIGSTOP, a deadlock) is logged, killed
+   * with SIGKILL and started again like any unexpected exit. Asked every `intervalMs`.
+   */
+  watchdog?: {
+    answers: (signal: AbortSignal) => Promise<boolean>;
+    hungAfterMs: number;
+    intervalMs: number;
+  };
   /** Called with each new consul pid. */
   onStart?: (pid: number) => void;
   /** Replaces the default forwarding of consul's output to `log`. */
@@ -156,7 +167,10 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
       if (child !== undefined) {
         opts.onStart?.(child.pid);
         log.info("consul started", { pid: child.pid });
-        const first = await Promise.race([child.status, aborted]);
+        const watching = new AbortController();
+        const hung = opts.watchdog ? watch(opts.watchdog, child, watching.signal) : undefined;
+        const first = await Promise.race([child.status, aborted]).finally(() => watching.abort());
+        await hung;
         if (first === "abort") return { ...(await stop(child)), restarts };
         last = first;
         if (signal.aborted) break;
@@ -200,6 +214,52 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
     return { ...last, restarts };
   } finally {
     signal.removeEventListener("abort", onAbort);
+  }
+
+  /**
+   * Watches one consul until `until` aborts (it exited, or auto-consul stops): kills it when
+   * its API, having answered once, stays silent for `hungAfterMs`.
+   */
+  async function watch(
+    w: NonNullable<SuperviseOptions["watchdog"]>,
+    child: ConsulProcess,
+    until: AbortSignal,
+  ): Promise<void> {
+    let lastAnswer: number | undefined;
+    while (!until.aborted) {
+      await sleep(w.intervalMs, until);
+      if (until.aborted) return;
+      const ask = new AbortController();
+      const stopAsking = () => ask.abort();
+      until.addEventListener("abort", stopAsking, { once: true });
+      const timer = sleep(Math.max(1, Math.min(w.intervalMs, w.hungAfterMs / 2)), ask.signal)
+        .then(() => false);
+      let answered: boolean;
+      try {
+        answered = await Promise.race([w.answers(ask.signal).catch(() => false), timer]);
+      } finally {
+        ask.abort();
+        until.removeEventListener("abort", stopAsking);
+      }
+      if (until.aborted) return;
+      const t = now();
+      if (answered) {
+        lastAnswer = t;
+        continue;
+      }
+      if (lastAnswer !== undefined && t - lastAnswer >= w.hungAfterMs) {
+        log.error(
+          "consul is alive but its HTTP API has not answered: killing it to start it again",
+          {
+            pid: child.pid,
+            silent_s: Math.round((t - lastAnswer) / 100) / 10,
+            hung_after_s: w.hungAfterMs / 1000,
+          },
+        );
+        child.kill("SIGKILL"); // a stopped process cannot act on SIGTERM
+        return;
+      }
+    }
   }
 
   async function stop(child: ConsulProcess): Promise<ExitStatus> {
