@@ -3,12 +3,12 @@
  * every step (always stopped), plus a few error-path tests against tiny loopback servers.
  */
 import assert from "node:assert/strict";
+import { ConsulClient } from "../src/consul/client.ts";
 import {
-  ConsulClient,
   nextBlockingIndex,
   registrationOf,
   type ServiceRegistration,
-} from "../src/consul/client.ts";
+} from "../src/consul/types.ts";
 import { ConsulError, ConsulUnreachableError } from "../src/errors.ts";
 import { randomLoopbackIp, startAgent, startCluster } from "./harness/consul.ts";
 import { waitFor } from "./harness/wait.ts";

@@ -1,6 +1,6 @@
 /** doctor's findings (pure): a healthy 3+2 cluster has none; each broken state has its finding. */
 import assert from "node:assert/strict";
-import type { Member, RaftServer } from "../src/consul/client.ts";
+import type { Member, RaftServer } from "../src/consul/types.ts";
 import { summarizeSnapshot } from "../src/doctor/checks_local.ts";
 import { diagnose, exitCodeFor, renderFindings } from "../src/doctor/diagnose.ts";
 import {

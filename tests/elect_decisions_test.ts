@@ -3,7 +3,7 @@
  * hooks, local state, exit codes, timings. Role tags are in elect_tags_test.ts.
  */
 import assert from "node:assert/strict";
-import type { Check, PreparedQuery, SessionInfo } from "../src/consul/client.ts";
+import type { Check, PreparedQuery, SessionInfo } from "../src/consul/types.ts";
 import { roleExitCode, roundJson } from "../src/commands/elect.ts";
 import { hookEnv, hookFor, runHook, type SpawnHook, spawnHook } from "../src/elect/hooks.ts";
 import { encodeHolder, parseHolder, roleOf, sessionCandidate } from "../src/elect/lock.ts";

@@ -1,6 +1,6 @@
 /** Pure: role tags and the re-registration payload of `elect` (src/elect/tags.ts). */
 import assert from "node:assert/strict";
-import type { AgentService } from "../src/consul/client.ts";
+import type { AgentService } from "../src/consul/types.ts";
 import { reregistration, type Role, roleOfTags, roleTags } from "../src/elect/tags.ts";
 
 const names = { masterTag: "master", slaveTag: "slave" };

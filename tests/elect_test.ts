@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/cli/config.ts";
 import { electCommand } from "../src/commands/elect.ts";
-import type { AgentService, ConsulClient, ServiceRegistration } from "../src/consul/client.ts";
+import type { ConsulClient } from "../src/consul/client.ts";
+import type { AgentService, ServiceRegistration } from "../src/consul/types.ts";
 import { ConsulClient as Client } from "../src/consul/client.ts";
 import { Logger } from "../src/log.ts";
 import { type CliProcess, runCli, spawnCli } from "./harness/cli.ts";

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { parseLatestConfiguration } from "../src/cluster/observe.ts";
 import { buildStatus, leaderLine, renderStatus } from "../src/cluster/status.ts";
-import type { Member, RaftServer } from "../src/consul/client.ts";
+import type { Member, RaftServer } from "../src/consul/types.ts";
 import type { Heartbeat } from "../src/registry/heartbeats.ts";
 
 const NOW = Date.parse("2026-12-02T05:00:00Z");

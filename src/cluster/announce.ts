@@ -1,5 +1,5 @@
 /** Which address and node name this node announces in the registry. Pure. */
-import type { AgentSelf } from "../consul/client.ts";
+import type { AgentSelf } from "../consul/types.ts";
 import { parseJoinAddress } from "../registry/layout.ts";
 import { nodeNameProblem } from "../util/validate.ts";
 

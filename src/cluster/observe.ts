@@ -4,7 +4,8 @@
  * and raft configuration, every agent call bounded so a leaderless cluster cannot hang them.
  */
 import type { AgentView } from "./status.ts";
-import type { ConsulClient, RaftConfiguration, RaftServer } from "../consul/client.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import type { RaftConfiguration, RaftServer } from "../consul/types.ts";
 import { ConsulUnreachableError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import {

@@ -3,7 +3,7 @@
  * must agree across servers. Pure: facts in, findings out.
  */
 import { matchRaftServer, raftIp } from "../cluster/status.ts";
-import type { Member } from "../consul/client.ts";
+import type { Member } from "../consul/types.ts";
 import { type AgentFacts, type Finding, readmeRef, RECOVER_ADVICE } from "./facts.ts";
 
 const serversOf = (members: Member[]) => members.filter((m) => m.isServer);

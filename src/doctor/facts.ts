@@ -4,7 +4,7 @@
  * table tests.
  */
 import type { PlaceClaim } from "../cluster/places.ts";
-import type { AutopilotHealth, CatalogNode, Member, RaftConfiguration } from "../consul/client.ts";
+import type { AutopilotHealth, CatalogNode, Member, RaftConfiguration } from "../consul/types.ts";
 import type { Heartbeat } from "../registry/heartbeats.ts";
 
 export type Severity = "critical" | "warning" | "info";

@@ -7,7 +7,8 @@
 import { readClaims } from "../cluster/claim.ts";
 import { MAX_PLACES, readAgentView, readRegistryView } from "../cluster/observe.ts";
 import { readMode } from "../cluster/state.ts";
-import type { AgentSelf, ConsulClient } from "../consul/client.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import type { AgentSelf } from "../consul/types.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry/registry.ts";

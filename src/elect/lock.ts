@@ -3,7 +3,8 @@
  * holder (node, address, port, service) so that slaves and hooks know where the master is.
  * The value is untrusted input: it is parsed defensively and bounded.
  */
-import type { CallOptions, ConsulClient, KvGetResult } from "../consul/client.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import type { CallOptions, KvGetResult } from "../consul/types.ts";
 import { ConsulError } from "../errors.ts";
 import { isIpLiteral } from "../util/validate.ts";
 import type { Role } from "./tags.ts";

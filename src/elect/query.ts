@@ -3,12 +3,8 @@
  * Created when missing, updated in place (same ID) when its service or tags differ; every
  * other field of an existing query (DNS TTL, failover, near, ...) is kept.
  */
-import type {
-  CallOptions,
-  ConsulClient,
-  PreparedQuery,
-  PreparedQueryDefinition,
-} from "../consul/client.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import type { CallOptions, PreparedQuery, PreparedQueryDefinition } from "../consul/types.ts";
 import { ConsulError } from "../errors.ts";
 
 export interface QuerySpec {

@@ -4,7 +4,8 @@
  * (only when it is not there yet), and make sure the prepared query is right.
  */
 import type { ElectOptions } from "./options.ts";
-import type { CallOptions, ConsulClient } from "../consul/client.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import type { CallOptions } from "../consul/types.ts";
 import { ConsulError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { contend, type LockHolder, sessionCandidate } from "./lock.ts";

@@ -3,7 +3,8 @@
  * (so a dead node or a failing instance loses the lock by itself), behavior "release", with a
  * TTL renewed by every round. The session ID is kept in local state and reused across runs.
  */
-import type { CallOptions, Check, ConsulClient, SessionInfo } from "../consul/client.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import type { CallOptions, Check, SessionInfo } from "../consul/types.ts";
 import { ConsulError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 

@@ -11,7 +11,7 @@
  * consul only rewrites when the check itself is registered again; nothing in auto-consul or
  * in prepared queries reads it.
  */
-import { type AgentService, registrationOf, type ServiceRegistration } from "../consul/client.ts";
+import { type AgentService, registrationOf, type ServiceRegistration } from "../consul/types.ts";
 
 export type Role = "master" | "slave";
 

@@ -8,7 +8,8 @@
  * destroys its session.
  */
 import type { ElectOptions } from "./options.ts";
-import { type ConsulClient, nextBlockingIndex } from "../consul/client.ts";
+import type { ConsulClient } from "../consul/client.ts";
+import { nextBlockingIndex } from "../consul/types.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { backoffDelay, type Sleep } from "../util/backoff.ts";

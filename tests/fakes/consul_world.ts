@@ -3,7 +3,7 @@
  * (recorded with their argv), and `client` answers like the running agent's HTTP API — only
  * while a process runs. The members other agents see are the test's to script.
  */
-import type { AgentSelf, Member } from "../../src/consul/client.ts";
+import type { AgentSelf, Member } from "../../src/consul/types.ts";
 import type { ExitStatus, LineHandler } from "../../src/consul/process.ts";
 import type { NodeConsul } from "../../src/cluster/node.ts";
 import { ConsulUnreachableError } from "../../src/errors.ts";

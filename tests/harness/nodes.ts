@@ -16,7 +16,8 @@
  * itself is killed, each run process gets SIGTERM (parent-death signal). Logs are JSON lines
  * (`--log-format json`), parsed by `Node.logs()`; AUTO_CONSUL_TEST_VERBOSE=1 streams them.
  */
-import { ConsulClient, type Member, type RaftServer } from "../../src/consul/client.ts";
+import { ConsulClient } from "../../src/consul/client.ts";
+import type { Member, RaftServer } from "../../src/consul/types.ts";
 import { pidFilePath, procStartTime, readPidFile } from "../../src/consul/pidfile.ts";
 import { setprivWithPdeathsig } from "../../src/consul/process.ts";
 import { openRegistry } from "../../src/registry/open.ts";
