@@ -11,7 +11,7 @@
  */
 import { parseSlotKey } from "../../src/registry/layout.ts";
 import { S3Registry } from "../../src/registry/s3.ts";
-import { startS3Server } from "../../tests/harness/s3.ts";
+import { S3_TEST_ENV, startS3Server } from "../../tests/harness/s3.ts";
 import {
   benchFlags,
   commandLine,
@@ -38,6 +38,7 @@ const flags = benchFlags(NAME, {
   delay: 25,
   jitter: 5,
   expiry: 120,
+  store: "moto",
 }, "N nodes deciding their mode at once through the latency proxy");
 
 const WORKER = new URL("./storm_worker.ts", import.meta.url).pathname;
@@ -76,13 +77,13 @@ async function readLine(
 }
 
 async function storm(
-  s3: Awaited<ReturnType<typeof startS3Server>>,
+  s3: S3,
   root: string,
   nodes: number,
   slowdown: number,
   rep: number,
 ): Promise<Run> {
-  const proxy = startS3Counter(s3.endpoint, "127.18.0.2", {
+  const proxy = startS3Counter(flags.store === "memory" ? "memory" : s3.endpoint, "127.18.0.2", {
     delayMs: flags.delay,
     jitterMs: flags.jitter,
     slowDown: slowdown,
@@ -141,7 +142,11 @@ async function storm(
       w.forget();
     }));
     const records = proxy.records();
-    const direct = new S3Registry({ bucket: s3.bucket, prefix, endpoint: s3.endpoint });
+    const direct = new S3Registry({
+      bucket: s3.bucket,
+      prefix,
+      endpoint: flags.store === "memory" ? proxy.endpoint : s3.endpoint,
+    });
     const listing = await direct.list("slots/");
     direct.close();
     const claims = listing.objects.map((o) => parseSlotKey(o.key)).filter((p) => p !== undefined);
@@ -195,7 +200,13 @@ function medianMs(records: RequestRecord[]): number {
 const bin = consulBin();
 const m = await machine(bin);
 const root = await workDir(NAME);
-const s3 = await startS3Server();
+if (flags.store === "memory") {
+  for (const [k, v] of Object.entries(S3_TEST_ENV)) Deno.env.set(k, v);
+}
+type S3 = Pick<Awaited<ReturnType<typeof startS3Server>>, "endpoint" | "bucket" | "env" | "stop">;
+const s3: S3 = flags.store === "memory"
+  ? { endpoint: "memory", bucket: "storm", env: S3_TEST_ENV, stop: () => Promise.resolve() }
+  : await startS3Server();
 const runs: Run[] = [];
 const sizes = flags.nodes.split(",").map(Number);
 const faults = flags.slowdown.split(",").map(Number);
@@ -285,7 +296,12 @@ const body = `## Boot storm
 
 N nodes decide their mode at once against one fresh prefix (\`-s ${flags.servers} -e ${flags.expiry}\`),
 every request through the latency proxy (${flags.delay} ms ± ${flags.jitter} ms added to each,
-\`scripts/bench/s3_counter.ts\`) in front of moto: the mode decision and the first heartbeat only,
+\`scripts/bench/s3_counter.ts\`) in front of ${
+  flags.store === "memory"
+    ? "an in-memory S3 (\`scripts/bench/memory_s3.ts\`: moto, one python process on the same 2 cores, " +
+      "answers a few dozen requests a second, and a storm against it measures moto)"
+    : "moto"
+}: the mode decision and the first heartbeat only,
 as \`run\` makes them (\`decideMode\`, then \`writeHeartbeat\`; a failed call retried with run's
 backoff, 1 s doubling), no consul; ${flags.procs} processes (\`scripts/bench/storm_worker.ts\`),
 each with one S3 client per node (its own connections; the SDK's standard retry, 3 attempts).

@@ -15,6 +15,8 @@
  *   // counter.stop()
  */
 
+import { memoryS3 } from "./memory_s3.ts";
+
 export type Kind = "PUT" | "LIST" | "GET" | "DELETE" | "HEAD" | "other";
 export const KINDS: readonly Kind[] = ["PUT", "LIST", "GET", "DELETE", "HEAD", "other"];
 
@@ -106,7 +108,12 @@ function slowDownResponse(): Response {
   return new Response(body, { status: 503, headers: { "content-type": "application/xml" } });
 }
 
+/**
+ * `target`: the S3 server's endpoint, or "memory" for the in-memory store of `memory_s3.ts`
+ * (the boot storm at a thousand nodes, where moto would be the bottleneck).
+ */
 export function startS3Counter(target: string, host: string, opts: ProxyOptions = {}): S3Counter {
+  const memory = target === "memory" ? memoryS3() : undefined;
   let counts = zero();
   let log: RequestRecord[] = [];
   let seq = 0;
@@ -154,12 +161,10 @@ export function startS3Counter(target: string, host: string, opts: ProxyOptions 
       return done(slowDownResponse());
     }
     try {
-      const res = await fetch(upstream + url.pathname + url.search, {
-        method: req.method,
-        headers,
-        body,
-        redirect: "manual",
-      });
+      const init = { method: req.method, headers, body, redirect: "manual" as const };
+      const res = memory
+        ? await memory(new Request(`http://memory${url.pathname}${url.search}`, init))
+        : await fetch(upstream + url.pathname + url.search, init);
       const out = new Uint8Array(await res.arrayBuffer());
       const back = new Headers(res.headers);
       for (const h of HOP_HEADERS) back.delete(h);
