@@ -23,7 +23,7 @@ import {
   UsageError,
 } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { liveMembers } from "../registry/heartbeats.ts";
+import { liveMembers, type Member } from "../registry/heartbeats.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
 import { retryTransient } from "../util/retry.ts";
@@ -115,6 +115,8 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
   let explicit = true;
   /** A place claimed by this start: released again if consul cannot start at all. */
   let claimed: HeldPlace | undefined;
+  /** The live servers the mode decision read: -retry-join without a second read. */
+  let known: Member[] | undefined;
   if (opts.modeFrom === "recorded") {
     mode = await readMode(opts.dataDir);
     if (!mode) {
@@ -135,12 +137,13 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
     mode = decided.mode;
     explicit = decided.explicit;
     if (decided.created) claimed = decided.place;
+    known = decided.liveServers;
   }
   // A client promoted to a free or stale server place starts again as a server.
   const watchPlaces = registry !== undefined && opts.modeFrom === "decide" &&
     mode === "agent" && !explicit;
   for (;;) {
-    const r = await superviseOnce(opts, deps, mode, watchPlaces && mode === "agent")
+    const r = await superviseOnce(opts, deps, mode, watchPlaces && mode === "agent", known)
       .catch(async (err) => {
         if (err instanceof ConsulStartError && !err.ranBefore && claimed && registry) {
           await releaseClaim(registry, claimed, log);
@@ -149,6 +152,7 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
         throw err;
       });
     claimed = undefined;
+    known = undefined; // a promoted client reads the servers afresh
     if (!r.promoted) {
       log.info("consul exited", { code: r.code });
       return r.code;
@@ -190,6 +194,7 @@ async function superviseOnce(
   deps: NodeDeps,
   mode: Mode,
   watchPlaces: boolean,
+  known?: Member[],
 ): Promise<{ code: number; promoted: boolean }> {
   const { log, registry, stop } = deps;
   const iteration = new AbortController();
@@ -199,12 +204,13 @@ async function superviseOnce(
   let promoted = false;
   try {
     const server = mode === "server";
-    const servers = registry
-      ? await liveMembers(registry, "servers", opts.expirySeconds, log).catch((err) => {
-        log.warn("cannot read servers for -retry-join", { error: describe(err) });
-        return [];
-      })
-      : [];
+    const servers = known ??
+      (registry
+        ? await liveMembers(registry, "servers", opts.expirySeconds, log).catch((err) => {
+          log.warn("cannot read servers for -retry-join", { error: describe(err) });
+          return [];
+        })
+        : []);
     const retryJoin = servers.filter((m) => m.node !== opts.node).map((m) => m.address);
     // -s 1 while another server is live (the gem's, a pinned one): join it, never bootstrap.
     const joinOnly = server && serverJoinsOnly(opts.servers, retryJoin.length);

@@ -38,6 +38,7 @@ export async function setModeCommand(config: Config, deps: SetModeDeps): Promise
     );
     log.info(r.reason, { mode: r.mode });
     console.log(r.mode);
+    await r.settled; // the probe key's deletion, before the registry closes
     return 0;
   } finally {
     registry.close();
