@@ -3,9 +3,10 @@
  * its own loopback address, sharing a folder registry. Prints the status table as the
  * cluster forms, and cleans up on Ctrl-C or after --duration seconds.
  *
- *   deno run -A scripts/demo.ts [--duration S] [--consul-bin PATH]
+ *   deno run -A scripts/demo.ts [--duration S] [--until-formed] [--consul-bin PATH]
  *
- * Exits 0 when the cluster formed (3 servers, 2 clients, one leader, all alive), 1 if not.
+ * --until-formed stops the demo as soon as the cluster formed (with --duration as its bound):
+ * the test waits on that state instead of a fixed time. Exits 0 when the cluster formed (3 servers, 2 clients, one leader, all alive), 1 if not.
  */
 import { parseArgs } from "node:util";
 
@@ -14,12 +15,15 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     duration: { type: "string", default: "0" },
+    "until-formed": { type: "boolean", default: false },
     "consul-bin": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
-  console.log("Usage: deno run -A scripts/demo.ts [--duration S] [--consul-bin PATH]");
+  console.log(
+    "Usage: deno run -A scripts/demo.ts [--duration S] [--until-formed] [--consul-bin PATH]",
+  );
   Deno.exit(0);
 }
 const duration = Number(values.duration);
@@ -173,6 +177,7 @@ try {
       formed = true;
       formedAfter = Number(t);
     }
+    if (formed && values["until-formed"]) break;
     if (duration > 0 && Date.now() - started >= duration * 1000) break;
     await new Promise((r) => setTimeout(r, 2000));
   }

@@ -22,13 +22,27 @@ Deno.test("harness: an agent restarts on its data dir, dies on kill9, leaves no 
     assert.match(agent.ip, /^127\.(\d+)\.\d+\.\d+$/);
     assert.ok(Number(agent.ip.split(".")[1]) >= 20);
     assert.equal(agent.httpAddr, `${agent.ip}:8500`);
-    await waitFor(() => agent.client.leader(), { what: "the single server to lead" });
+    await waitFor(() => agent.client.leader(), {
+      what: "the single server to lead",
+      timeoutMs: 60_000,
+    });
     assert.equal(await agent.client.kvPut("harness/kept", "yes"), true);
 
     await agent.restart();
     assert.ok(agent.running);
-    await waitFor(() => agent.client.leader(), { what: "the restarted server to lead" });
-    assert.equal((await agent.client.kvGet("harness/kept")).value, "yes", "data dir kept");
+    await waitFor(() => agent.client.leader(), {
+      what: "the restarted server to lead",
+      timeoutMs: 60_000,
+    });
+    // A restarted single server is leader before it replayed its raft log into the KV store
+    // (the log is applied once the new leader commits its first entry), so a read right after
+    // /v1/status/leader answers can miss the key: wait (bounded) until it is there. A data dir
+    // that was not kept never brings it back, and this times out.
+    const kept = await waitFor(async () => (await agent.client.kvGet("harness/kept")).value, {
+      what: "the key written before the restart (data dir kept)",
+      timeoutMs: 60_000,
+    });
+    assert.equal(kept, "yes", "data dir kept");
 
     const status = await agent.kill9();
     assert.equal(status?.signal, "SIGKILL");
@@ -46,7 +60,7 @@ Deno.test("harness: a cluster grows with add() and withCluster stops everything"
   await withCluster({ servers: 1 }, async (cluster) => {
     const extra = await cluster.add({ server: false });
     assert.deepEqual(cluster.clients, [extra]);
-    await cluster.waitHealthy(10_000);
+    await cluster.waitHealthy(60_000);
     assert.equal((await extra.client.members()).length, 2);
     agents = cluster.agents;
   });
@@ -56,7 +70,7 @@ Deno.test("harness: a cluster grows with add() and withCluster stops everything"
 
 Deno.test("harness: a failing start reports the agent's output and cleans up", async () => {
   await assert.rejects(
-    startAgent({ server: false, extraArgs: ["-no-such-flag"], startTimeoutMs: 5_000 }),
+    startAgent({ server: false, extraArgs: ["-no-such-flag"], startTimeoutMs: 60_000 }),
     (err: unknown) => {
       assert.ok(err instanceof Error);
       assert.match(err.message, /did not start: exited with code 1/);
