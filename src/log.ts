@@ -121,16 +121,31 @@ export class Logger {
         ? Object.entries(fields).map(([k, v]) => ` ${k}=${fmtValue(v)}`).join("")
         : "";
       const who = this.node ? `${this.component} ${this.node}` : this.component;
-      line = `${ts} ${level.toUpperCase().padEnd(5)} [${who}] ${msg}${extra}`;
+      line = `${ts} ${level.toUpperCase().padEnd(5)} [${who}] ${escapeControls(msg)}${extra}`;
     }
     this.#sink(redact(line));
   }
 }
 
+/**
+ * Control characters (C0, DEL, C1) and bidirectional overrides, which registry keys and
+ * consul's output may carry, as escapes: a text log line never moves the cursor, clears a
+ * terminal or reorders what it shows. (JSON lines escape them by themselves.)
+ */
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const CONTROLS = new RegExp(CONTROL.source, "g");
+
+export function escapeControls(s: string): string {
+  return s.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 function fmtValue(v: unknown): string {
-  if (typeof v === "string") return /[\s"=]/.test(v) ? JSON.stringify(v) : v;
-  if (v instanceof Error) return JSON.stringify(v.message);
-  return JSON.stringify(v);
+  if (typeof v === "string") {
+    return /[\s"=]/.test(v) || CONTROL.test(v) ? escapeControls(JSON.stringify(v)) : v;
+  }
+  if (v instanceof Error) return escapeControls(JSON.stringify(v.message));
+  return escapeControls(JSON.stringify(v) ?? String(v));
 }
 
 export function parseLevel(s: string): Level {

@@ -59,3 +59,19 @@ Deno.test("registered secrets never reach a log line, in any format or field", (
     assert.match(l, /\[redacted\]/);
   }
 });
+
+Deno.test("control characters from registry keys reach text logs escaped, in the message and in fields", () => {
+  const lines: string[] = [];
+  const log = new Logger({ component: "run", sink: (l) => lines.push(l), now: at });
+  log.warn("skipping registry key", { key: "servers/x\u001b[2J\u0007", n: "\u009b31m" });
+  log.warn("odd \u202eevil\r\nline", { e: new Error("a\u0000b") });
+  for (const l of lines) {
+    assert.doesNotMatch(
+      l,
+      /[\u0000-\u001f\u007f-\u009f\u202e]/,
+      `raw control character in ${JSON.stringify(l)}`,
+    );
+  }
+  assert.match(lines[0], /key="servers\/x\\u001b\[2J\\u0007" n="\\u009b31m"$/);
+  assert.match(lines[1], /odd \\u202eevil\\u000d\\u000aline e="a\\u0000b"$/);
+});

@@ -10,6 +10,7 @@ import {
   readHeartbeats,
   withAddresses,
 } from "../registry/heartbeats.ts";
+import { BadKeyReport } from "../registry/bad_keys.ts";
 import type { Registry } from "../registry/registry.ts";
 import {
   currentClaims,
@@ -41,19 +42,18 @@ async function listClaims(
 ): Promise<ListedClaim[]> {
   const listing = await registry.list(`${SLOTS_DIR}/`);
   const all: ListedClaim[] = [];
+  const bad = new BadKeyReport(log, registry.url, `${SLOTS_DIR}/`);
   for (const o of listing.objects) {
     const p = parseSlotKey(o.key);
     if (!p) {
-      log.warn("skipping registry key", {
-        key: o.key,
-        expected: "slots/<place>/<10-digit epoch>",
-      });
+      bad.skip(o.key, { expected: "slots/<place>/<10-digit epoch>" });
       continue;
     }
     if (p.place >= servers) continue;
     const ageSeconds = Math.max(0, (listing.storeNow.getTime() - o.lastModified.getTime()) / 1000);
     all.push({ ...p, key: o.key, ageSeconds });
   }
+  bad.done();
   return all;
 }
 

@@ -10,6 +10,7 @@
  * live): a file touched to 2099 or a key stamped in 2020 but rewritten now both expire.
  */
 import type { Logger } from "../log.ts";
+import { BadKeyReport } from "./bad_keys.ts";
 import type { Registry } from "./registry.ts";
 import { mapLimit } from "../util/pool.ts";
 import {
@@ -127,12 +128,15 @@ export async function readHeartbeats(
   log: Logger,
 ): Promise<Heartbeat[]> {
   const listing = await registry.list(`${dir}/`);
-  return parseListing(
+  const bad = new BadKeyReport(log, registry.url, `${dir}/`);
+  const beats = parseListing(
     dir,
     listing.objects,
     listing.storeNow,
-    (key, why) => log.warn("skipping registry key", { key, expected: why }),
+    (key, why) => bad.skip(key, { expected: why }),
   );
+  bad.done();
+  return beats;
 }
 
 /**
