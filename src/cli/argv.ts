@@ -158,3 +158,60 @@ export function extraWordsWarning(command: string, words: string[]): string {
   return `ignoring ${words.length === 1 ? "an extra word" : `${words.length} extra words`} ` +
     `after ${command}: ${shown}${words.length > 5 ? " …" : ""} (consul's flags go after --)`;
 }
+
+/** The tagger wrote `-consul-service-name x` (one dash) and `-flag=value`: accept both. */
+export function normaliseSingleDash(argv: string[], flags: readonly ArgvFlag[]): string[] {
+  const longNames = new Set(flags.flatMap((f) => [f.name, ...(f.aliases ?? [])]));
+  const out: string[] = [];
+  for (const a of argv) {
+    if (a === "--") {
+      out.push(...argv.slice(out.length));
+      break;
+    }
+    const m = /^-([a-z][a-z0-9-]+)(=.*)?$/.exec(a);
+    out.push(m && longNames.has(m[1]) ? `-${a}` : a);
+  }
+  return out;
+}
+
+/**
+ * A string flag always takes the next argument as its value, even when it starts with "-"
+ * (as the gem's OptionParser did): `-e -5` must say "-5 is not a valid expiry", not
+ * "ambiguous". Rewrites `-e X` / `--expiry X` to `--expiry=X`.
+ */
+export function joinValues(argv: string[], flags: readonly ArgvFlag[]): string[] {
+  const byName = new Map<string, string>();
+  for (const f of flags) {
+    if (f.type !== "string") continue;
+    byName.set(`--${f.name}`, f.name);
+    if (f.short) byName.set(`-${f.short}`, f.name);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = byName.get(a);
+    if (name !== undefined && i + 1 < argv.length && argv[i + 1] !== "--") {
+      out.push(`--${name}=${argv[++i]}`);
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** Replace alias long names (`--consul-service-name`) with the canonical ones. */
+export function canonicalAliases(argv: string[], flags: readonly ArgvFlag[]): string[] {
+  const alias = new Map<string, string>();
+  for (const f of flags) for (const a of f.aliases ?? []) alias.set(a, f.name);
+  const dd = argv.indexOf("--");
+  return argv.map((a, i) => {
+    if (dd >= 0 && i >= dd) return a;
+    const m = /^--([a-z][a-z0-9-]+)(=.*)?$/.exec(a);
+    const to = m && alias.get(m[1]);
+    return to ? `--${to}${m[2] ?? ""}` : a;
+  });
+}

@@ -5,16 +5,31 @@
 import { parseArgs } from "node:util";
 import type { ElectOptions } from "../elect/options.ts";
 import { UsageError } from "../errors.ts";
-import { type Level, type LogFormat, parseLevel } from "../log.ts";
-import { isIpLiteral, nodeNameProblem } from "../util/validate.ts";
+import type { Level, LogFormat } from "../log.ts";
 import { parseRegistryUrl } from "../registry/open.ts";
 import {
+  canonicalAliases,
   commandAfterDoubleDash,
   expandLongPrefixes,
   extraWordsWarning,
   findCommandWord,
+  joinValues,
+  normaliseSingleDash,
 } from "./argv.ts";
 import { type Command, COMMANDS, FLAGS, flagsFor, usesRegistry } from "./flags.ts";
+import {
+  datacenter,
+  endpoint,
+  hook,
+  integer,
+  ip,
+  level,
+  logFormat,
+  nodeProblem,
+  path,
+  seconds,
+  tag,
+} from "./values.ts";
 
 export interface Config {
   command: Command;
@@ -66,69 +81,15 @@ export interface ParseInput {
   hostname: string;
 }
 
-/** The tagger wrote `-consul-service-name x` (one dash) and `-flag=value`: accept both. */
-function normaliseSingleDash(argv: string[]): string[] {
-  const longNames = new Set(FLAGS.flatMap((f) => [f.name, ...(f.aliases ?? [])]));
-  const out: string[] = [];
-  for (const a of argv) {
-    if (a === "--") {
-      out.push(...argv.slice(out.length));
-      break;
-    }
-    const m = /^-([a-z][a-z0-9-]+)(=.*)?$/.exec(a);
-    out.push(m && longNames.has(m[1]) ? `-${a}` : a);
-  }
-  return out;
-}
-
-/**
- * A string flag always takes the next argument as its value, even when it starts with "-"
- * (as the gem's OptionParser did): `-e -5` must say "-5 is not a valid expiry", not
- * "ambiguous". Rewrites `-e X` / `--expiry X` to `--expiry=X`.
- */
-function joinValues(argv: string[]): string[] {
-  const byName = new Map<string, string>();
-  for (const f of FLAGS) {
-    if (f.type !== "string") continue;
-    byName.set(`--${f.name}`, f.name);
-    if (f.short) byName.set(`-${f.short}`, f.name);
-  }
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--") {
-      out.push(...argv.slice(i));
-      break;
-    }
-    const name = byName.get(a);
-    if (name !== undefined && i + 1 < argv.length && argv[i + 1] !== "--") {
-      out.push(`--${name}=${argv[++i]}`);
-    } else {
-      out.push(a);
-    }
-  }
-  return out;
-}
-
-/** Replace alias long names (`--consul-service-name`) with the canonical ones. */
-function canonicalAliases(argv: string[]): string[] {
-  const alias = new Map<string, string>();
-  for (const f of FLAGS) for (const a of f.aliases ?? []) alias.set(a, f.name);
-  const dd = argv.indexOf("--");
-  return argv.map((a, i) => {
-    if (dd >= 0 && i >= dd) return a;
-    const m = /^--([a-z][a-z0-9-]+)(=.*)?$/.exec(a);
-    const to = m && alias.get(m[1]);
-    return to ? `--${to}${m[2] ?? ""}` : a;
-  });
-}
-
 export function parseConfig(input: ParseInput): Parsed {
   // The gem's OptionParser conventions: `-- COMMAND`, unique prefixes of long flags.
-  const moved = commandAfterDoubleDash(normaliseSingleDash(input.argv), FLAGS);
+  const moved = commandAfterDoubleDash(normaliseSingleDash(input.argv, FLAGS), FLAGS);
   const word = findCommandWord(moved.argv, FLAGS)?.word;
   const guess = word !== undefined && word in COMMANDS ? word : undefined;
-  const argv = joinValues(canonicalAliases(expandLongPrefixes(moved.argv, FLAGS, guess)));
+  const argv = joinValues(
+    canonicalAliases(expandLongPrefixes(moved.argv, FLAGS, guess), FLAGS),
+    FLAGS,
+  );
   const dd = argv.indexOf("--");
   const mine = dd >= 0 ? argv.slice(0, dd) : argv;
   const consulArgs = dd >= 0 ? argv.slice(dd + 1) : [];
@@ -358,114 +319,4 @@ function usageMessage(err: unknown): string {
   m = /Option '([^']+)' does not take an argument/.exec(msg);
   if (m) return `flag "${m[1].split(", ").pop()}" takes no value`;
   return msg.split("\n")[0];
-}
-
-function ip(v: { value?: string; from: string }): string | undefined {
-  if (v.value === undefined) return undefined;
-  if (!isIpLiteral(v.value)) {
-    throw new UsageError(`invalid ${v.from} "${v.value}": expected an IPv4 or IPv6 address`);
-  }
-  return v.value;
-}
-
-function nodeProblem(name: string): string | undefined {
-  return nodeNameProblem(name);
-}
-
-function path(v: { value?: string; from: string }): string | undefined {
-  if (v.value === undefined) return undefined;
-  if (v.value.includes("\0")) throw new UsageError(`invalid ${v.from}: path contains a NUL byte`);
-  return v.value;
-}
-
-function seconds(
-  v: { value?: string; from: string },
-  def: number,
-  min: number,
-  max: number,
-): number {
-  if (v.value === undefined) return def;
-  if (!/^\d+(\.\d+)?$/.test(v.value.trim())) {
-    throw new UsageError(
-      `invalid ${v.from} "${v.value}": expected a number of seconds from ${min} to ${max}`,
-    );
-  }
-  const n = Number(v.value);
-  if (n < min || n > max) {
-    throw new UsageError(
-      `invalid ${v.from} "${v.value}": expected a number of seconds from ${min} to ${max}`,
-    );
-  }
-  return n;
-}
-
-function integer(
-  v: { value?: string; from: string },
-  def: number,
-  min: number,
-  max: number,
-): number {
-  if (v.value === undefined) return def;
-  const n = Number(v.value);
-  if (!/^\d+$/.test(v.value.trim()) || n < min || n > max) {
-    throw new UsageError(
-      `invalid ${v.from} "${v.value}": expected a whole number from ${min} to ${max}`,
-    );
-  }
-  return n;
-}
-
-function datacenter(v: { value?: string; from: string }): string | undefined {
-  if (v.value === undefined) return undefined;
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(v.value)) {
-    throw new UsageError(`invalid ${v.from} "${v.value}": expected letters, digits, '_' or '-'`);
-  }
-  return v.value;
-}
-
-function endpoint(v: { value?: string; from: string }): string | undefined {
-  if (v.value === undefined) return undefined;
-  let u: URL;
-  try {
-    u = new URL(v.value);
-  } catch {
-    throw new UsageError(`invalid ${v.from} "${v.value}": expected an http:// or https:// URL`);
-  }
-  if (u.protocol !== "http:" && u.protocol !== "https:") {
-    throw new UsageError(`invalid ${v.from} "${v.value}": expected an http:// or https:// URL`);
-  }
-  return v.value;
-}
-
-function level(v: { value?: string; from: string }): Level {
-  if (v.value === undefined) return "info";
-  try {
-    return parseLevel(v.value);
-  } catch {
-    throw new UsageError(`invalid ${v.from} "${v.value}": expected debug, info, warn or error`);
-  }
-}
-
-function logFormat(v: { value?: string; from: string }): LogFormat {
-  if (v.value === undefined || v.value === "text") return "text";
-  if (v.value === "json") return "json";
-  throw new UsageError(`invalid ${v.from} "${v.value}": expected text or json`);
-}
-
-function tag(v: { value?: string; from: string }, def: string): string {
-  const t = v.value ?? def;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:=-]{0,62}$/.test(t)) {
-    throw new UsageError(
-      `invalid ${v.from} "${t}": expected a tag of letters, digits, '.', '_', ':', '=' or '-'`,
-    );
-  }
-  return t;
-}
-
-/** A hook command line, split on whitespace (no shell: quoting is not interpreted). */
-function hook(v: { value?: string; from: string }): string[] | undefined {
-  if (v.value === undefined) return undefined;
-  const argv = v.value.trim().split(/\s+/).filter((s) => s !== "");
-  if (argv.length === 0) throw new UsageError(`invalid ${v.from} "": expected a command`);
-  return argv;
 }
