@@ -5,7 +5,8 @@
  *   run-kill9       kill -9 of a node's `run` (its consul goes with it: parent-death signal),
  *                   restarted after 1-3 s as systemd's Restart= would;
  *   consul-kill9    kill -9 of a node's consul (run restarts it);
- *   consul-stop     SIGSTOP of a node's consul for 2-8 s, then SIGCONT;
+ *   consul-stop     SIGSTOP of a node's consul for 2-12 s, then SIGCONT (run restarts a consul
+ *                   silent for more than --hang-timeout 6 s, so the longer ones are restarts);
  *   server-move     a server stopped and started again with its data on a new address;
  *   partition       one node isolated from every other node for 3-10 s (nftables);
  *   registry-outage (S3 only) every node's path to the S3 server cut for 5-15 s;
@@ -119,7 +120,7 @@ export function schedule(seed: number, registry: "folder" | "s3", count = 500): 
 const DURATIONS: Record<FaultKind, [number, number]> = {
   "run-kill9": [1_000, 3_000],
   "consul-kill9": [0, 0],
-  "consul-stop": [2_000, 8_000],
+  "consul-stop": [2_000, 12_000],
   "server-move": [1_000, 3_000],
   "partition": [3_000, 10_000],
   "registry-outage": [5_000, 15_000],
@@ -127,6 +128,7 @@ const DURATIONS: Record<FaultKind, [number, number]> = {
 };
 
 const TICKS_S = 1;
+const HANG_TIMEOUT_S = 6;
 const EXPIRY_S = 4;
 const SERVERS = 3;
 const CLIENTS = 3;
@@ -169,6 +171,8 @@ async function soakWith(opts: SoakOptions, s3: S3Server | undefined): Promise<So
           ticks: TICKS_S,
           expiry: EXPIRY_S,
           logLevel: "info",
+          // A consul frozen longer than this is restarted by run (the longer SIGSTOPs do it).
+          flags: ["--hang-timeout", String(HANG_TIMEOUT_S)],
           env: s3
             ? {
               ...s3.env,
@@ -306,7 +310,9 @@ async function inject(ctx: Ctx, fault: Fault): Promise<string> {
       try {
         await sleep(fault.durationMs);
       } finally {
-        Deno.kill(pid, "SIGCONT");
+        try {
+          Deno.kill(pid, "SIGCONT");
+        } catch { /* restarted by run's hang watchdog meanwhile */ }
       }
       return `SIGSTOP of consul on ${n.name} for ${fault.durationMs} ms`;
     }
