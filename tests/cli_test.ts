@@ -91,3 +91,41 @@ Deno.test("a bad environment variable is named in the error", async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /invalid AUTO_CONSUL_EXPIRY "forever"/);
 });
+
+Deno.test("a secret file readable by others is warned about (0644), a 0600 one is not", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/reg`);
+    for (const [mode, warned] of [[0o644, true], [0o600, false]] as const) {
+      const token = `${dir}/token-${mode.toString(8)}`;
+      await Deno.writeTextFile(token, "s3cr3t-token-value\n");
+      await Deno.chmod(token, mode);
+      const r = await runCli([
+        ...["-r", `file://${dir}/reg`, "--token-file", token, "--http-addr", "127.0.0.1:1"],
+        "status",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const line = `ACL token file ${token} is readable by others (mode 0644): chmod 600 it`;
+      assert.equal(r.stderr.includes(line), warned, r.stderr);
+      assert.ok(!r.stderr.includes("s3cr3t-token-value"), "the secret is never printed");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("status --client IP is accepted like AUTO_CONSUL_CLIENT (the agent's address)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/reg`);
+    const viaFlag = await runCli(["-r", `file://${dir}/reg`, "--client", "127.0.0.1", "status"]);
+    const viaEnv = await runCli(["-r", `file://${dir}/reg`, "status"], {
+      env: { AUTO_CONSUL_CLIENT: "127.0.0.1" },
+    });
+    assert.equal(viaFlag.code, 0, viaFlag.stderr);
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    assert.doesNotMatch(viaFlag.stderr, /does not apply/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -196,9 +196,9 @@ export const FLAGS: FlagSpec[] = [
     type: "string",
     env: [auto("client")],
     arg: "IP",
-    help: "consul -client address (only when given: else a client_addr in -c, or consul's " +
-      "127.0.0.1); run talks to its agent there unless --http-addr says otherwise",
-    commands: RUN_COMMANDS,
+    help: "consul -client address (run, direct_run; only when given: else a client_addr in " +
+      "-c, or consul's 127.0.0.1); every command talks to its agent there unless --http-addr " +
+      "says otherwise",
   },
   {
     name: "datacenter",

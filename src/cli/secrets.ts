@@ -8,9 +8,21 @@ import { registerSecret } from "../log.ts";
 export interface Secrets {
   token?: string;
   gossipKey?: string;
+  /** One line each: a secret file that others may read (mode bits for group or others). */
+  warnings: string[];
 }
 
 type ReadFile = (path: string) => string;
+/** The permission bits of a file (undefined where unknown, e.g. not on Unix). */
+type FileMode = (path: string) => number | undefined;
+
+/** The warning for a secret file readable or writable by group or others, if it is. */
+export function secretFileWarning(path: string, what: string, mode: number | undefined) {
+  if (mode === undefined || (mode & 0o077) === 0) return undefined;
+  return `${what} file ${path} is readable by others (mode ${
+    (mode & 0o777).toString(8).padStart(4, "0")
+  }): chmod 600 it`;
+}
 
 function fromFile(path: string, what: string, read: ReadFile): string {
   let text: string;
@@ -31,6 +43,7 @@ export function loadSecrets(
   opts: { tokenFile?: string; gossipKeyFile?: string },
   env: Record<string, string | undefined>,
   read: ReadFile,
+  modeOf: FileMode = () => undefined,
 ): Secrets {
   const token = opts.tokenFile
     ? fromFile(opts.tokenFile, "ACL token", read)
@@ -44,5 +57,10 @@ export function loadSecrets(
   }
   registerSecret(token);
   registerSecret(gossipKey);
-  return { token, gossipKey };
+  const warnings = [
+    opts.tokenFile && secretFileWarning(opts.tokenFile, "ACL token", modeOf(opts.tokenFile)),
+    opts.gossipKeyFile &&
+    secretFileWarning(opts.gossipKeyFile, "gossip key", modeOf(opts.gossipKeyFile)),
+  ].filter((w): w is string => typeof w === "string");
+  return { token, gossipKey, warnings };
 }

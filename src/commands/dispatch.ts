@@ -25,7 +25,14 @@ export function buildDeps(
   env: Record<string, string | undefined>,
   log: Logger,
 ): CommonDeps {
-  const secrets = loadSecrets(config, env, (p) => Deno.readTextFileSync(p));
+  const secrets = loadSecrets(config, env, (p) => Deno.readTextFileSync(p), (p) => {
+    try {
+      return Deno.statSync(p).mode ?? undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  for (const w of secrets.warnings) log.warn(w);
   // consul's own client environment (TLS, unix sockets, basic auth, namespace): connect.ts
   const consul = connectConsul(config.httpAddr, env, { token: secrets.token });
   return {
