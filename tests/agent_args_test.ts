@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import {
   agentCommand,
   type AgentOptions,
+  leaveSettingsIn,
   retryJoinArg,
+  SERVER_LEAVE_OVERRIDE,
   serverJoinsOnly,
 } from "../src/consul/agent_args.ts";
 import { writeAgentConfig } from "../src/consul/agent_config.ts";
@@ -119,6 +121,8 @@ const CASES: Case[] = [
       "-log-level=debug",
       "-config-file=/data/server-auto-consul.json",
       "-config-dir=/etc/consul.d",
+      "-hcl=leave_on_terminate = false",
+      "-hcl=skip_leave_on_interrupt = true",
       "-ui",
       "-dns-port",
       "-1",
@@ -388,4 +392,24 @@ Deno.test("writeAgentConfig: 0600 file the real consul accepts", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a -c file that makes servers leave on signals is named (issue 10); servers override it", () => {
+  const table: [string, string[]][] = [
+    [`{"leave_on_terminate": true}`, ["leave_on_terminate = true"]],
+    [`{ "skip_leave_on_interrupt" : false, "server": true }`, ["skip_leave_on_interrupt = false"]],
+    [`leave_on_terminate = true\nskip_leave_on_interrupt = false\n`, [
+      "leave_on_terminate = true",
+      "skip_leave_on_interrupt = false",
+    ]],
+    [`{"leave_on_terminate": false, "skip_leave_on_interrupt": true}`, []],
+    [`{"leave_on_terminate_x": true}`, []],
+    [`{"datacenter": "dc1"}`, []],
+  ];
+  for (const [text, want] of table) assert.deepEqual(leaveSettingsIn(text), want, text);
+  const server = agentCommand({ ...base, mode: "server", configDir: "/etc/consul.d" }).args;
+  const i = server.indexOf("-config-dir=/etc/consul.d");
+  assert.deepEqual(server.slice(i + 1, i + 3), [...SERVER_LEAVE_OVERRIDE], "after -config-dir");
+  const client = agentCommand({ ...base, mode: "client", configDir: "/etc/consul.d" }).args;
+  assert.ok(!client.some((a) => a.startsWith("-hcl=")), "clients may leave");
 });

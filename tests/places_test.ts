@@ -9,6 +9,8 @@ import {
 } from "../src/cluster/places.ts";
 import { parseSlotKey, slotKey } from "../src/registry/layout.ts";
 
+const NO_LEADER = "no leader exists: a leaderless cluster's places are not taken";
+
 const base = (over: Partial<PlaceInput>): PlaceInput => ({
   node: "me",
   servers: 3,
@@ -118,7 +120,8 @@ Deno.test("place decisions", () => {
         { place: 1, epoch: 2, node: "me", ageSeconds: 900 },
       ],
     }, { kind: "hold", place: 1, epoch: 2 }],
-    ["dead holder, old claim: stale, taken after the free ones", {
+    ["dead holder, old claim, a leader exists: stale, taken after the free ones", {
+      leaderKnown: true,
       claims: [{ place: 0, epoch: 4, node: "dead", ageSeconds: 121 }],
     }, {
       kind: "claim",
@@ -127,6 +130,24 @@ Deno.test("place decisions", () => {
         { place: 2, epoch: 1, why: "free" },
         { place: 0, epoch: 5, why: "stale" },
       ],
+    }],
+    ["a stale holder that never recorded itself (junk, a ghost): taken without a leader", {
+      claims: [{ place: 0, epoch: 4, node: "ghost", ageSeconds: 121 }],
+      recorded: new Set(["someone-else"]),
+    }, {
+      kind: "claim",
+      attempts: [
+        { place: 1, epoch: 1, why: "free" },
+        { place: 2, epoch: 1, why: "free" },
+        { place: 0, epoch: 5, why: "stale" },
+      ],
+    }],
+    ["dead holder that recorded itself, no leader: only the free places (I2)", {
+      recorded: new Set(["dead"]),
+      claims: [{ place: 0, epoch: 4, node: "dead", ageSeconds: 121 }],
+    }, {
+      kind: "claim",
+      attempts: [{ place: 1, epoch: 1, why: "free" }, { place: 2, epoch: 1, why: "free" }],
     }],
     ["dead holder but a fresh claim: not stale yet (it may be starting)", {
       servers: 1,
@@ -139,6 +160,7 @@ Deno.test("place decisions", () => {
     }, { kind: "claim", attempts: [] }],
     ["unreadable claim body counts as a dead holder", {
       servers: 1,
+      leaderKnown: true,
       claims: [{ place: 0, epoch: 2, node: undefined, ageSeconds: 200 }],
     }, { kind: "claim", attempts: [{ place: 0, epoch: 3, why: "stale" }] }],
     ["my place was taken while I was away: lost, run as client", {
@@ -147,38 +169,14 @@ Deno.test("place decisions", () => {
       claims: [{ place: 0, epoch: 3, node: "usurper", ageSeconds: 10 }],
       liveServers: new Set(["usurper"]),
     }, { kind: "lost", place: 0, takenBy: "usurper" }],
-    ["whole-site outage: a former client does not take stale places", {
-      wasClient: true,
+    ["whole-site outage: no leader, stale places are not taken (I2)", {
       claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 300 })),
-    }, { kind: "outage", stale: 3 }],
-    ["whole-site outage of a long-lived cluster: old claims, holders last seen recently", {
-      wasClient: true,
-      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 900_000 })),
-      lastSeen: new Map([["s0", 300], ["s1", 310], ["s2", 290]]),
-    }, { kind: "outage", stale: 3 }],
-    ["outage longer than the grace, measured from the holders' last heartbeats", {
-      wasClient: true,
-      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 900_000 })),
-      lastSeen: new Map([["s0", 1300], ["s1", 1310], ["s2", 1290]]),
-    }, {
-      kind: "claim",
-      attempts: [0, 1, 2].map((k) => ({ place: k, epoch: 2, why: "stale" as const })),
-    }],
-    ["whole-site outage: a new node (no history) replaces the servers", {
-      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 300 })),
-    }, {
-      kind: "claim",
-      attempts: [0, 1, 2].map((k) => ({ place: k, epoch: 2, why: "stale" as const })),
-    }],
-    ["outage longer than the grace: a former client takes stale places too", {
-      wasClient: true,
-      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 1201 })),
-    }, {
-      kind: "claim",
-      attempts: [0, 1, 2].map((k) => ({ place: k, epoch: 2, why: "stale" as const })),
-    }],
-    ["one dead server among live ones: a former client replaces it", {
-      wasClient: true,
+    }, { kind: "waiting", stale: 3, why: NO_LEADER }],
+    ["whole-site outage of any length: still not taken (no grace any more)", {
+      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 9e6 })),
+    }, { kind: "waiting", stale: 3, why: NO_LEADER }],
+    ["one dead server among live ones with a leader: replaced (I3)", {
+      leaderKnown: true,
       claims: [
         { place: 0, epoch: 1, node: "s0", ageSeconds: 300 },
         { place: 1, epoch: 1, node: "s1", ageSeconds: 300 },
@@ -188,12 +186,21 @@ Deno.test("place decisions", () => {
       kind: "claim",
       attempts: [{ place: 2, epoch: 1, why: "free" }, { place: 0, epoch: 2, why: "stale" }],
     }],
-    ["outage with a free place: a former client may take only the free one", {
-      wasClient: true,
-      claims: [{ place: 0, epoch: 1, node: "s0", ageSeconds: 300 }],
+    ["a new-cluster plan frees the stale places it names (I5)", {
+      claims: [0, 1, 2].map((k) => ({ place: k, epoch: 1, node: `s${k}`, ageSeconds: 300 })),
+      plans: [{
+        n: 1,
+        kind: "new-cluster",
+        by: "x",
+        reason: "r",
+        survivors: [],
+        places: { "0": 1, "1": 1 },
+        survivorIndex: 0,
+        highestIndex: 0,
+      }],
     }, {
       kind: "claim",
-      attempts: [{ place: 1, epoch: 1, why: "free" }, { place: 2, epoch: 1, why: "free" }],
+      attempts: [0, 1].map((k) => ({ place: k, epoch: 2, why: "stale" as const })),
     }],
     ["places beyond -s are ignored (N was lowered)", {
       servers: 1,
@@ -280,12 +287,10 @@ Deno.test("mixed fleets: every live server counts, a placeless one occupies a pl
       claims: [claim(0, "me")],
       liveServers: new Set(["gem-1", "me"]),
     }, { kind: "hold", place: 0, epoch: 1 }],
-    ["outage rule for a former client still applies, within the spare capacity", {
+    ["no leader: stale places refused, the free one within the spare capacity", {
       servers: 3,
-      wasClient: true,
       claims: [claim(0, "dead-0", 500), claim(1, "dead-1", 500)],
       liveServers: new Set(["gem-1"]),
-      lastSeen: new Map([["dead-0", 200], ["dead-1", 200]]),
     }, { kind: "claim", attempts: [free(2)], placeless: ["gem-1"] }],
   ];
   for (const [what, over, want] of table) {

@@ -2,6 +2,11 @@
  * argv + environment → a typed Config. Pure: throws UsageError, never exits, never reads
  * the outside world (hostname, env and files are passed in).
  */
+import {
+  RECOVER_AFTER_EXPIRIES,
+  SERVERS_LOST_POLICIES,
+  type ServersLostPolicy,
+} from "../cluster/recovery.ts";
 import { parseArgs } from "node:util";
 import type { ElectOptions } from "../elect/options.ts";
 import { UsageError } from "../errors.ts";
@@ -30,6 +35,17 @@ import {
   seconds,
   tag,
 } from "./values.ts";
+
+/** docs/recovery.md: auto-recovery, the I5 policy, the wait W, and `recover`'s flags. */
+export interface RecoveryOptions {
+  autoRecover: boolean;
+  serversLost: ServersLostPolicy;
+  /** W in seconds (default: RECOVER_AFTER_EXPIRIES expiry windows). */
+  recoverAfterSeconds: number;
+  dryRun: boolean;
+  yes: boolean;
+  newCluster: boolean;
+}
 
 export interface Config {
   command: Command;
@@ -63,6 +79,7 @@ export interface Config {
   logFormat: LogFormat;
   advisory: boolean;
   json: boolean;
+  recovery: RecoveryOptions;
   /** Everything after `--`, passed to consul unchanged. */
   consulArgs: string[];
   elect?: ElectOptions;
@@ -225,6 +242,7 @@ export function parseConfig(input: ParseInput): Parsed {
     logFormat: logFormat(str("log-format")),
     advisory: bool("advisory"),
     json: bool("json"),
+    recovery: recoveryOptions(command, str, bool, seconds(str("expiry"), 120, 1, 86400)),
     consulArgs,
   };
   // A few ticks, at least 30 s by default; any bound from 2 s when given (tests use short ones).
@@ -243,6 +261,35 @@ export function parseConfig(input: ParseInput): Parsed {
   }
   if (command === "elect") config.elect = electOptions(values, str, bool);
   return { kind: "command", config, warnings };
+}
+
+function recoveryOptions(
+  command: Command,
+  str: (n: string) => { value?: string; from: string },
+  bool: (n: string) => boolean,
+  expiry: number,
+): RecoveryOptions {
+  const lost = str("servers-lost");
+  const policy = lost.value ?? "wait";
+  if (!(SERVERS_LOST_POLICIES as readonly string[]).includes(policy)) {
+    throw new UsageError(
+      `invalid ${lost.from} "${policy}": expected ${SERVERS_LOST_POLICIES.join(" or ")}`,
+    );
+  }
+  const r: RecoveryOptions = {
+    autoRecover: !bool("no-auto-recover"),
+    serversLost: policy as ServersLostPolicy,
+    recoverAfterSeconds: seconds(str("recover-after"), RECOVER_AFTER_EXPIRIES * expiry, 1, 864000),
+    dryRun: bool("dry-run"),
+    yes: bool("yes"),
+    newCluster: bool("new-cluster"),
+  };
+  if (command === "recover" && r.dryRun === r.yes) {
+    throw new UsageError(
+      "recover needs exactly one of --dry-run (print the plan) or --yes (carry it out)",
+    );
+  }
+  return r;
 }
 
 function electOptions(

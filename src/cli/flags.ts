@@ -13,6 +13,7 @@ export type Command =
   | "set_agent"
   | "status"
   | "doctor"
+  | "recover"
   | "elect";
 
 export const COMMANDS: Record<Command, string> = {
@@ -24,11 +25,20 @@ export const COMMANDS: Record<Command, string> = {
   set_agent: "record client (agent) mode",
   status: "show registry members merged with what the local consul agent knows",
   doctor: "check the cluster for known outage causes: findings with evidence and the next step",
+  recover:
+    "print (--dry-run) or publish (--yes) the quorum recovery plan; --new-cluster forms a new cluster",
   elect: "master/slave election for a local service (replaces consul-master-election-tagger)",
 };
 
 /** Commands that take the registry flag. */
-const REGISTRY_COMMANDS: Command[] = ["run", "heartbeat", "set_mode", "status", "doctor"];
+const REGISTRY_COMMANDS: Command[] = [
+  "run",
+  "heartbeat",
+  "set_mode",
+  "status",
+  "doctor",
+  "recover",
+];
 const RUN_COMMANDS: Command[] = ["run", "direct_run"];
 
 export interface FlagSpec {
@@ -254,6 +264,54 @@ export const FLAGS: FlagSpec[] = [
     env: [auto("advisory")],
     help: "allow a store that ignores conditional writes (the gem's advisory placement)",
     commands: ["run", "set_mode"],
+  },
+  // recovery (docs/recovery.md)
+  {
+    name: "no-auto-recover",
+    type: "boolean",
+    env: [auto("no-auto-recover")],
+    help: "never rebuild a lost quorum nor form a new cluster by policy; say what would be done",
+    commands: ["run"],
+  },
+  {
+    name: "servers-lost",
+    type: "string",
+    env: [auto("servers-lost")],
+    arg: "POLICY",
+    def: "wait",
+    help:
+      "when every server is gone: wait for one with the data, or new-cluster after --recover-after",
+    commands: ["run"],
+  },
+  {
+    name: "recover-after",
+    type: "string",
+    env: [auto("recover-after")],
+    arg: "S",
+    def: "5 expiry windows",
+    help: "how long with no leader before a lost quorum is rebuilt (or a new cluster formed)",
+    commands: ["run", "recover"],
+  },
+  {
+    name: "dry-run",
+    type: "boolean",
+    env: [],
+    help: "recover: print the plan and why, change nothing",
+    commands: ["recover"],
+  },
+  {
+    name: "yes",
+    type: "boolean",
+    env: [],
+    help: "recover: publish the plan (the running nodes carry it out)",
+    commands: ["recover"],
+  },
+  {
+    name: "new-cluster",
+    type: "boolean",
+    env: [],
+    help: "recover: let new servers take every place and form a new, empty cluster (loudly)",
+    commands: ["recover"],
   },
   // status
   {

@@ -16,12 +16,20 @@ import {
   currentClaims,
   decidePlace,
   type HeldPlace,
-  OUTAGE_GRACE_EXPIRIES,
   parseClaimBody,
   type PlaceClaim,
   type PlaceDecision,
 } from "./places.ts";
 import { parseSlotKey, slotKey, SLOTS_DIR } from "../registry/layout.ts";
+import { publishPlan, readPlans, readRecords } from "./holder.ts";
+import {
+  decideAllLost,
+  leaderInRecords,
+  RECOVER_AFTER_EXPIRIES,
+  type SeenPlan,
+  type SeenRecord,
+  type ServersLostPolicy,
+} from "./recovery.ts";
 import type { Mode } from "./state.ts";
 
 const MAX_CLAIM_BODY = 256;
@@ -114,6 +122,9 @@ export interface RegistryView {
   servers: Heartbeat[];
   /** The live servers with their join addresses, freshest first (for -retry-join). */
   liveServers: Member[];
+  /** Holder records and recovery plans (docs/recovery.md), read with the claim bodies. */
+  records?: SeenRecord[];
+  plans?: SeenPlan[];
 }
 
 /**
@@ -134,19 +145,30 @@ export async function readRegistryView(
   ]);
   const mightHold = opts.mightHold || servers.some((h) => h.node === opts.node);
   const needed = claimBodiesNeeded(currentClaims(listed), { ...opts, mightHold });
-  const [claims, liveServers] = await Promise.all([
+  const [claims, liveServers, records, plans] = await Promise.all([
     needed ? withHolders(registry, listed, log) : undefined,
     withAddresses(registry, freshestPerNode(servers, opts.expirySeconds), log),
+    needed ? readRecords(registry, log) : undefined,
+    needed ? readPlans(registry, log) : undefined,
   ]);
-  return { listed, claims, bodiesSkipped: !needed, servers, liveServers };
+  return { listed, claims, bodiesSkipped: !needed, servers, liveServers, records, plans };
 }
 
 export interface PlaceOptions {
   node: string;
   servers: number;
+  /** Patience: a holder silent this long is stale (the expiry; twice it for a running client). */
   expirySeconds: number;
+  /** The real expiry, for freshness of records and the leader they report (default: patience). */
+  freshSeconds?: number;
   held?: HeldPlace;
-  wasClient?: boolean;
+  /** This node's own agent knows a leader (a running client). */
+  leaderKnown?: boolean;
+  /** I5: what to do when every server is gone. Default "wait". */
+  serversLost?: ServersLostPolicy;
+  autoRecover?: boolean;
+  /** W: the recovery wait, seconds. Default RECOVER_AFTER_EXPIRIES expiry windows. */
+  recoverAfterSeconds?: number;
   /** Called once before the first claim is sent (to record the intent in local state). */
   onClaiming?: () => Promise<void>;
 }
@@ -156,6 +178,8 @@ export interface PlaceResult {
   place?: HeldPlace;
   /** One sentence for the log: why this mode. */
   reason: string;
+  /** No stale place may be taken (no leader): the node waits for servers with data. */
+  waiting?: boolean;
   /** The place was claimed just now (its claim is released if what follows locally fails). */
   created?: boolean;
 }
@@ -191,11 +215,18 @@ export async function takePlace(
   opts: PlaceOptions,
   log: Logger,
 ): Promise<PlaceResult> {
-  const [listed, servers] = await Promise.all([
+  const [listed, servers, records, plans] = await Promise.all([
     listClaims(registry, opts.servers, log),
     readHeartbeats(registry, "servers", log),
+    readRecords(registry, log),
+    readPlans(registry, log),
   ]);
-  return await claimFromView(registry, { listed, servers, liveServers: [] }, opts, log);
+  return await claimFromView(
+    registry,
+    { listed, servers, liveServers: [], records, plans },
+    opts,
+    log,
+  );
 }
 
 /**
@@ -216,11 +247,16 @@ export async function claimFromView(
         `running as a client`,
     };
   }
-  const liveServers = new Set(freshestPerNode(servers, opts.expirySeconds).map((h) => h.node));
-  const lastSeen = new Map<string, number>();
-  for (const h of servers) {
-    lastSeen.set(h.node, Math.min(h.ageSeconds, lastSeen.get(h.node) ?? Infinity));
-  }
+  const records = view.records ?? [];
+  const plans = view.plans ?? [];
+  const fresh = opts.freshSeconds ?? opts.expirySeconds;
+  // A holder is alive while its record (never absent while it lives) or heartbeat is fresh.
+  const liveServers = new Set([
+    ...freshestPerNode(servers, opts.expirySeconds).map((h) => h.node),
+    ...records.filter((r) => r.ageSeconds <= opts.expirySeconds).map((r) => r.node),
+  ]);
+  const seen = lastSeen(servers, records);
+  const leaderKnown = (opts.leaderKnown ?? false) || leaderInRecords(records, fresh);
   // A claim created here can let objects written out of sequence above it count (see
   // currentClaims): then they hold the place, and the decision is taken again with them.
   let claiming = false;
@@ -228,7 +264,11 @@ export async function claimFromView(
     const claims = round === 1 && view.claims
       ? view.claims
       : await withHolders(registry, listed, log);
-    const decision = decidePlace({ ...opts, claims, liveServers, lastSeen });
+    const recorded = new Set(records.map((r) => r.node));
+    const decision = decidePlace({ ...opts, claims, liveServers, leaderKnown, plans, recorded });
+    if (decision.kind === "waiting") {
+      return await whileWaiting(registry, opts, log, { claims, seen, plans, fresh, decision });
+    }
     if (decision.kind !== "claim") return outcomeOf(decision);
     const body = new TextEncoder().encode(opts.node);
     let superseded = false;
@@ -242,6 +282,19 @@ export async function claimFromView(
       if (outcome !== "created") {
         log.debug("place taken by another node", { place: a.place, epoch: a.epoch });
         continue;
+      }
+      if (a.why === "stale") {
+        // Claim, then confirm (I1): the old holder may have come back while we claimed.
+        const old = claims.find((c) => c.place === a.place)?.node;
+        if (old !== undefined && await cameBack(registry, old, fresh, log)) {
+          await registry.delete(key);
+          log.warn("the holder of a stale place came back while it was claimed: claim retracted", {
+            place: a.place,
+            epoch: a.epoch,
+            holder: old,
+          });
+          continue;
+        }
       }
       listed.push({ place: a.place, epoch: a.epoch, key, ageSeconds: 0 });
       const now = currentClaims(listed.filter((c) => c.place === a.place))[0];
@@ -279,7 +332,9 @@ export async function claimFromView(
 /** How many times a claim superseded by out-of-sequence objects is taken again. */
 const MAX_CLAIM_ROUNDS = 4;
 
-function outcomeOf(decision: Exclude<PlaceDecision, { kind: "claim" }>): PlaceResult {
+function outcomeOf(
+  decision: Exclude<PlaceDecision, { kind: "claim" } | { kind: "waiting" }>,
+): PlaceResult {
   switch (decision.kind) {
     case "hold":
       return {
@@ -294,12 +349,85 @@ function outcomeOf(decision: Exclude<PlaceDecision, { kind: "claim" }>): PlaceRe
           decision.takenBy ?? "another node"
         } while this node was away: running as a client`,
       };
-    case "outage":
-      return {
-        mode: "agent",
-        reason: `no server place has a live holder (${decision.stale} stale): this node ran as a ` +
-          `client, so it does not replace the servers during an outage; running as a client ` +
-          `(stale places are taken after ${OUTAGE_GRACE_EXPIRIES} expiry windows, or set_server)`,
-      };
   }
+}
+
+/** Seconds since each node was last heard of: its holder record or its server heartbeat. */
+function lastSeen(
+  beats: readonly { node: string; ageSeconds: number }[],
+  records: readonly SeenRecord[],
+): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const h of [...beats, ...records]) {
+    seen.set(h.node, Math.min(h.ageSeconds, seen.get(h.node) ?? Infinity));
+  }
+  return seen;
+}
+
+/** Whether `node`'s record or server heartbeat is fresh again (read anew). */
+async function cameBack(
+  registry: Registry,
+  node: string,
+  fresh: number,
+  log: Logger,
+): Promise<boolean> {
+  const [beats, records] = await Promise.all([
+    readHeartbeats(registry, "servers", log),
+    readRecords(registry, log),
+  ]);
+  return (lastSeen(beats, records).get(node) ?? Infinity) <= fresh;
+}
+
+/** No stale place may be taken: say why, and apply the I5 policy when every server is gone. */
+async function whileWaiting(
+  registry: Registry,
+  opts: PlaceOptions,
+  log: Logger,
+  s: {
+    claims: PlaceClaim[];
+    seen: Map<string, number>;
+    plans: SeenPlan[];
+    fresh: number;
+    decision: { stale: number; why: string };
+  },
+): Promise<PlaceResult> {
+  const holders = s.claims.map((c) => c.node ?? "?").join(", ");
+  const silent = Math.min(
+    ...s.claims.map((c) => c.node ? s.seen.get(c.node) ?? c.ageSeconds : c.ageSeconds),
+  );
+  const anyAlive = [...s.seen.values()].some((age) => age <= s.fresh);
+  if (anyAlive) {
+    return {
+      mode: "agent",
+      waiting: true,
+      reason: `${s.decision.stale} server place(s) stale but ${s.decision.why} (places held by ` +
+        `${holders}): running as a client`,
+    };
+  }
+  const places: Record<string, number> = {};
+  for (const c of s.claims) places[String(c.place)] = c.epoch;
+  const d = decideAllLost({
+    policy: opts.serversLost ?? "wait",
+    autoRecover: opts.autoRecover ?? true,
+    waitSeconds: opts.recoverAfterSeconds ?? RECOVER_AFTER_EXPIRIES * s.fresh,
+    silentSeconds: silent,
+    places,
+    plans: s.plans,
+  }, opts.node);
+  if (d.kind === "publish") {
+    const plan = await publishPlan(registry, d.plan, s.plans);
+    if (plan) {
+      log.error(`every server is gone: published new-cluster plan ${plan.n}`, {
+        reason: plan.reason,
+      });
+    }
+    return await takePlace(registry, { ...opts, serversLost: "wait" }, log);
+  }
+  return {
+    mode: "agent",
+    waiting: true,
+    reason: `${d.why}; places held by ${holders}, last heard of ${
+      Math.round(silent)
+    } s ago: running as a client`,
+  };
 }

@@ -23,6 +23,7 @@ import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
 import { claimFromView, type PlaceResult, readRegistryView, releaseClaim } from "./claim.ts";
 import { advisoryIsServer } from "./places.ts";
+import type { ServersLostPolicy } from "./recovery.ts";
 import { probeRemembered, readProbeMemo, registryIdentity, writeProbeMemo } from "./probe_memo.ts";
 import { type Mode, modeIsExplicit, readMode, readPlace, writeMode, writePlace } from "./state.ts";
 
@@ -45,6 +46,10 @@ export interface ModeOptions {
   advisory: boolean;
   /** Upper bound of the advisory settle delay. */
   settleMs: number;
+  /** I5 policy, auto-recovery and its wait (docs/recovery.md). */
+  serversLost?: ServersLostPolicy;
+  autoRecover?: boolean;
+  recoverAfterSeconds?: number;
 }
 
 export interface ModeDeps {
@@ -118,7 +123,6 @@ export async function decideMode(opts: ModeOptions, deps: ModeDeps): Promise<Mod
       result = await claimFromView(deps.registry, view, {
         ...opts,
         held,
-        wasClient: before === "agent",
         onClaiming: () => Deno.writeTextFile(`${opts.dataDir}/${CLAIMING_FILE}`, `${opts.node}\n`),
       }, deps.log);
     } else {

@@ -10,7 +10,7 @@
  * and without waiting. `commands/run.ts` wires the real ones.
  */
 import { agentCommand, serverJoinsOnly } from "../consul/agent_args.ts";
-import { writeAgentConfig } from "../consul/agent_config.ts";
+import { warnLeaveOverride, writeAgentConfig } from "../consul/agent_config.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import type { ConsulProcess, LineHandler } from "../consul/process.ts";
 import { superviseConsul } from "../consul/supervisor.ts";
@@ -33,7 +33,10 @@ import type { HeldPlace } from "./places.ts";
 import { heartbeatLoop, waitForAgent } from "./beat.ts";
 import { joinAll, stayJoined } from "./join.ts";
 import { decideMode, type ModeOptions } from "./mode.ts";
+import { holderLoop, type PlaceLost } from "./holder.ts";
 import { watchForPlace } from "./promote.ts";
+import { prepareRecovery, type Recovery, watchQuorum } from "./quorum.ts";
+import { RECOVER_AFTER_EXPIRIES, type ServersLostPolicy } from "./recovery.ts";
 import { migrateClientDataDir, type Mode, readMode, writeMode, writePlace } from "./state.ts";
 
 /** Backoff of the mode decision's retries and of consul's restarts. */
@@ -73,6 +76,14 @@ export interface NodeOptions {
    * killed and started again. Default: max(30, 3 ticks).
    */
   hangTimeoutSeconds?: number;
+  /** docs/recovery.md: auto-recovery, the I5 policy and the wait W (defaults: on, wait, 5 -e). */
+  recovery?: RecoveryConfig;
+}
+
+export interface RecoveryConfig {
+  autoRecover: boolean;
+  serversLost: ServersLostPolicy;
+  recoverAfterSeconds: number;
 }
 
 /** A started consul (reporting what its start found, e.g. a leftover, is the spawner's job). */
@@ -81,7 +92,7 @@ export type NodeConsul = ConsulProcess;
 export interface NodeDeps {
   /** Starts `consul <args>` with the given output handler. */
   spawn: (args: readonly string[], onLine: LineHandler) => Promise<NodeConsul>;
-  consul: Pick<ConsulClient, "self" | "members" | "leader" | "join">;
+  consul: Pick<ConsulClient, "self" | "members" | "leader" | "join" | "raftConfiguration">;
   /** The registry; required when `modeFrom` is "decide". Without it: no heartbeat, no join. */
   registry?: Registry;
   sleep: Sleep;
@@ -95,7 +106,9 @@ export interface NodeDeps {
 
 /** The mode decision's options, shared with `set_mode`. */
 export function modeOptions(
-  o: Pick<NodeOptions, "node" | "servers" | "expirySeconds" | "dataDir" | "advisory">,
+  o:
+    & Pick<NodeOptions, "node" | "servers" | "expirySeconds" | "dataDir" | "advisory">
+    & { recovery?: RecoveryConfig },
 ): ModeOptions {
   return {
     node: o.node,
@@ -104,6 +117,7 @@ export function modeOptions(
     dataDir: o.dataDir,
     advisory: o.advisory,
     settleMs: SETTLE_MS,
+    ...o.recovery,
   };
 }
 
@@ -117,6 +131,7 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
   let claimed: HeldPlace | undefined;
   /** The live servers the mode decision read: -retry-join without a second read. */
   let known: Member[] | undefined;
+  let held: HeldPlace | undefined;
   if (opts.modeFrom === "recorded") {
     mode = await readMode(opts.dataDir);
     if (!mode) {
@@ -138,26 +153,57 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
     explicit = decided.explicit;
     if (decided.created) claimed = decided.place;
     known = decided.liveServers;
+    held = decided.place;
   }
   // A client promoted to a free or stale server place starts again as a server.
   const watchPlaces = registry !== undefined && opts.modeFrom === "decide" &&
     mode === "agent" && !explicit;
   for (;;) {
-    const r = await superviseOnce(opts, deps, mode, watchPlaces && mode === "agent", known)
-      .catch(async (err) => {
-        if (err instanceof ConsulStartError && !err.ranBefore && claimed && registry) {
-          await releaseClaim(registry, claimed, log);
-          await writePlace(opts.dataDir, undefined).catch(() => {});
-        }
-        throw err;
-      });
+    const r = await superviseOnce(
+      opts,
+      deps,
+      mode,
+      watchPlaces && mode === "agent",
+      known,
+      mode === "server" ? held : undefined,
+    ).catch(async (err) => {
+      if (err instanceof ConsulStartError && !err.ranBefore && claimed && registry) {
+        await releaseClaim(registry, claimed, log);
+        await writePlace(opts.dataDir, undefined).catch(() => {});
+      }
+      throw err;
+    });
     claimed = undefined;
     known = undefined; // a promoted client reads the servers afresh
+    if (r.recovery) {
+      const path = await prepareRecovery(opts.dataDir, r.recovery);
+      log.error(
+        `carrying out quorum recovery plan ${r.recovery.plan.n} (${r.recovery.plan.reason}): ` +
+          `consul restarts with ${path} naming ${
+            r.recovery.plan.survivors.map((x) => x.node).join(", ")
+          }`,
+      );
+      continue;
+    }
+    if (r.lost) {
+      // I1: another node holds this place now: never two holders. The data dir is kept.
+      log.error(
+        `server place ${held?.place} was taken by ${r.lost.takenBy ?? "another node"} ` +
+          `(epoch ${r.lost.epoch}): stepping down to a client; the raft data in ` +
+          `${opts.dataDir}/server is kept`,
+      );
+      await writeMode(opts.dataDir, "agent");
+      await writePlace(opts.dataDir, undefined);
+      mode = "agent";
+      held = undefined;
+      continue;
+    }
     if (!r.promoted) {
       log.info("consul exited", { code: r.code });
       return r.code;
     }
     mode = "server";
+    held = r.promoted;
   }
 }
 
@@ -195,13 +241,16 @@ async function superviseOnce(
   mode: Mode,
   watchPlaces: boolean,
   known?: Member[],
-): Promise<{ code: number; promoted: boolean }> {
+  held?: HeldPlace,
+): Promise<{ code: number; promoted?: HeldPlace; lost?: PlaceLost; recovery?: Recovery }> {
   const { log, registry, stop } = deps;
   const iteration = new AbortController();
   const onStop = () => iteration.abort(stop.reason);
   if (stop.aborted) onStop();
   else stop.addEventListener("abort", onStop, { once: true });
-  let promoted = false;
+  let promoted: HeldPlace | undefined;
+  let lost: PlaceLost | undefined;
+  let recovery: Recovery | undefined;
   try {
     const server = mode === "server";
     const servers = known ??
@@ -239,6 +288,9 @@ async function superviseOnce(
     });
 
     await writeAgentConfig(cmd.configFile);
+    if (server && opts.configDir !== undefined) {
+      await warnLeaveOverride(opts.configDir, (m) => log.warn(m));
+    }
     const loops = new AbortController();
     const supervised = superviseConsul({
       spawn: (onLine) => deps.spawn(cmd.args, onLine),
@@ -294,6 +346,7 @@ async function superviseOnce(
               servers: opts.servers,
               expirySeconds: opts.expirySeconds,
               intervalMs: Math.max(ticksMs, opts.expirySeconds * 500),
+              ...opts.recovery,
             },
             { registry, consul: deps.consul, sleep: deps.sleep, log: log.child("place") },
             loops.signal,
@@ -303,9 +356,44 @@ async function superviseOnce(
               await writeMode(opts.dataDir, "server");
               await writePlace(opts.dataDir, place.place);
               log.info(`${place.reason}: restarting consul as a server`);
-              promoted = true;
+              promoted = place.place;
               iteration.abort("SIGTERM");
             })
+          : Promise.resolve(),
+        // A holder writes its record and re-asserts its place every tick (I1), and watches
+        // for a lost quorum (I4).
+        server && held
+          ? holderLoop(
+            { node: opts.node, address, held, ticksMs },
+            { registry, consul: deps.consul, sleep: deps.sleep, log: log.child("place") },
+            loops.signal,
+          ).then((l) => {
+            if (!l) return;
+            lost = l;
+            iteration.abort("SIGTERM");
+          })
+          : Promise.resolve(),
+        server && held
+          ? watchQuorum({
+            node: opts.node,
+            address,
+            ticksMs,
+            expirySeconds: opts.expirySeconds,
+            waitSeconds: opts.recovery?.recoverAfterSeconds ??
+              RECOVER_AFTER_EXPIRIES * opts.expirySeconds,
+            autoRecover: opts.recovery?.autoRecover ?? true,
+            dataDir: opts.dataDir,
+          }, {
+            registry,
+            consul: deps.consul,
+            sleep: deps.sleep,
+            now: deps.now,
+            log: log.child("quorum"),
+          }, loops.signal).then((r) => {
+            if (!r) return;
+            recovery = r;
+            iteration.abort("SIGTERM");
+          })
           : Promise.resolve(),
         stayJoined({
           node: opts.node,
@@ -333,7 +421,7 @@ async function superviseOnce(
         log.warn("could not remove this client's heartbeat", { error: describe(err) })
       );
     }
-    return { code, promoted };
+    return { code, promoted, lost, recovery };
   } finally {
     stop.removeEventListener("abort", onStop);
   }

@@ -6,6 +6,7 @@
  * next epoch with create-if-absent, so of many concurrent claimants exactly one wins.
  */
 import { nodeNameProblem } from "../util/validate.ts";
+import { mayTakeStale, type RecoveryPlan } from "./recovery.ts";
 
 /**
  * How far an epoch may lie beyond the number of claims of its place that precede it and still
@@ -75,18 +76,17 @@ export interface PlaceInput {
   expirySeconds: number;
   /** Latest claim per place (places with no claim are absent). */
   claims: PlaceClaim[];
-  /** Nodes with a live server heartbeat. */
+  /** Nodes with a fresh holder record or server heartbeat. */
   liveServers: ReadonlySet<string>;
   /** What local state says this node held, if anything. */
   held?: HeldPlace;
-  /** This node ran as a client before (its recorded mode is "agent"). */
-  wasClient?: boolean;
-  /** Age in seconds of each node's freshest server heartbeat, expired ones included. */
-  lastSeen?: ReadonlyMap<string, number>;
+  /** A leader exists (a fresh holder record says so, or this client's own agent). */
+  leaderKnown?: boolean;
+  /** Recovery plans in the registry (a new-cluster plan frees the places it names). */
+  plans?: readonly RecoveryPlan[];
+  /** Nodes that ever wrote a holder record; undefined: unknown (every holder counts as one). */
+  recorded?: ReadonlySet<string>;
 }
-
-/** How many expiry windows an outage must last before former clients take stale places. */
-export const OUTAGE_GRACE_EXPIRIES = 10;
 
 export type PlaceDecision =
   /** This node is the current holder of a place: keep it. */
@@ -103,17 +103,19 @@ export type PlaceDecision =
     placeless?: string[];
   }
   /**
-   * Every place's holder is gone, and this node was a client: a whole-site outage, whose
-   * servers keep their data and places when they return. Run as a client (for now).
+   * Places are stale but may not be taken (no leader exists and no plan frees them: a
+   * whole-site outage or a lost quorum, whose servers keep their data and places): run as a
+   * client and say why.
    */
-  | { kind: "outage"; stale: number };
+  | { kind: "waiting"; stale: number; why: string };
 
 /**
- * Decides what to do with server places, from what was read.
+ * Decides what to do with server places, from what was read (docs/recovery.md).
  * - current holder of a place (by node name) → hold it;
  * - held a place per local state but someone else holds it now → lost (client);
- * - otherwise try free places (lowest first), then stale ones: the holder's server heartbeat
- *   expired and the claim itself is older than the expiry;
+ * - otherwise try free places (lowest first), then stale ones (the holder's record and server
+ *   heartbeat expired and the claim itself is older than the expiry) — stale ones only while a
+ *   leader exists or a new-cluster plan covers them (`mayTakeStale`);
  * - every live server counts: a live server heartbeat whose node holds no place (a gem
  *   server, a hand-started one) occupies one, so only `servers - held - placeless` places
  *   may be tried, the lowest first (concurrent deciders contend for the same keys). With no
@@ -137,35 +139,35 @@ export function decidePlace(input: PlaceInput): PlaceDecision {
   }
   const free: { place: number; epoch: number; why: "free" }[] = [];
   const stale: { place: number; epoch: number; why: "stale" }[] = [];
+  let refused = 0;
+  let why = "";
   for (let k = 0; k < input.servers; k++) {
     const c = current.get(k);
     if (!c) free.push({ place: k, epoch: 1, why: "free" });
     else if (isStale(c, input.liveServers, input.expirySeconds)) {
-      stale.push({ place: k, epoch: c.epoch + 1, why: "stale" });
+      const may = mayTakeStale({
+        leaderKnown: input.leaderKnown ?? false,
+        place: k,
+        epoch: c.epoch,
+        plans: input.plans ?? [],
+        holderRecorded: input.recorded === undefined ||
+          (c.node !== undefined && input.recorded.has(c.node)),
+      });
+      if (may.ok) stale.push({ place: k, epoch: c.epoch + 1, why: "stale" });
+      else {
+        refused++;
+        why = may.why;
+      }
     }
   }
-  // A node that ran as a client must not replace every server at once during an outage:
-  // the old servers would come back as clients and their data with them. New nodes may (they
-  // are how a lost server set is replaced), and so may anyone once the outage outlasts a grace.
-  const anyHolderLive = [...current.values()].some((c) =>
-    c.node !== undefined && input.liveServers.has(c.node)
-  );
-  // How long the outage has lasted: since a holder was last heard of (its heartbeat; the
-  // claim's own age when no heartbeat is left, which only ever overstates it).
-  const grace = OUTAGE_GRACE_EXPIRIES * input.expirySeconds;
-  const outage = current.size > 0 && !anyHolderLive &&
-    [...current.values()].some((c) =>
-      (c.node !== undefined ? input.lastSeen?.get(c.node) ?? c.ageSeconds : c.ageSeconds) <= grace
-    );
   const placeless = placelessServers(input, current);
   const held =
     [...current.values()].filter((c) => !isStale(c, input.liveServers, input.expirySeconds)).length;
   const spare = Math.max(0, input.servers - held - placeless.length);
   const limit = <T>(attempts: T[]) => attempts.slice(0, spare);
   const extra = placeless.length > 0 ? { placeless } : {};
-  if (input.wasClient && outage && stale.length > 0) {
-    if (free.length === 0) return { kind: "outage", stale: stale.length };
-    return { kind: "claim", attempts: limit(free), ...extra };
+  if (refused > 0 && free.length === 0 && stale.length === 0 && spare > 0) {
+    return { kind: "waiting", stale: refused, why };
   }
   return { kind: "claim", attempts: limit([...free, ...stale]), ...extra };
 }

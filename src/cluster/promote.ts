@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
 import { type PlaceResult, takePlace } from "./claim.ts";
+import type { ServersLostPolicy } from "./recovery.ts";
 
 /** A client waits this many expiry windows before taking a stale place. */
 export const CLIENT_PATIENCE = 2;
@@ -21,11 +22,15 @@ export interface PromoteOptions {
   servers: number;
   expirySeconds: number;
   intervalMs: number;
+  /** I5 policy, auto-recovery and its wait (docs/recovery.md). */
+  serversLost?: ServersLostPolicy;
+  autoRecover?: boolean;
+  recoverAfterSeconds?: number;
 }
 
 export interface PromoteDeps {
   registry: Registry;
-  consul: Pick<ConsulClient, "members">;
+  consul: Pick<ConsulClient, "members" | "leader">;
   sleep: Sleep;
   log: Logger;
 }
@@ -36,21 +41,36 @@ export async function watchForPlace(
   deps: PromoteDeps,
   signal: AbortSignal,
 ): Promise<PlaceResult | undefined> {
+  let lastSaid = "";
+  let saidAt = -Infinity;
+  let now = 0;
   while (!signal.aborted) {
     await deps.sleep(opts.intervalMs, signal);
+    now += opts.intervalMs;
     if (signal.aborted) break;
     try {
       const members = await deps.consul.members({ signal });
       const alive = members.filter((m) => m.isServer && m.status === "alive").length;
       if (alive >= opts.servers) continue;
+      // A leaderless cluster's places are not taken (I2): its servers hold the data.
+      const leader = await deps.consul.leader({ signal }).catch(() => undefined);
       const r = await takePlace(deps.registry, {
         node: opts.node,
         servers: opts.servers,
         expirySeconds: CLIENT_PATIENCE * opts.expirySeconds,
-        wasClient: true,
+        freshSeconds: opts.expirySeconds,
+        leaderKnown: leader !== undefined,
+        serversLost: opts.serversLost,
+        autoRecover: opts.autoRecover,
+        recoverAfterSeconds: opts.recoverAfterSeconds,
       }, deps.log);
       if (r.mode === "server") return r;
-      deps.log.debug("no server place to take", { reason: r.reason, aliveServers: alive });
+      // Say what this node waits for, once per expiry window (or when it changes).
+      if (r.waiting && (r.reason !== lastSaid || now - saidAt >= opts.expirySeconds * 1000)) {
+        deps.log.warn(r.reason, { aliveServers: alive });
+        lastSaid = r.reason;
+        saidAt = now;
+      } else deps.log.debug("no server place to take", { reason: r.reason, aliveServers: alive });
     } catch (err) {
       if (!signal.aborted) deps.log.warn("place watch failed", { error: describe(err) });
     }

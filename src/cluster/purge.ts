@@ -15,11 +15,11 @@ import type { Logger } from "../log.ts";
 import { expired, type Heartbeat, readHeartbeats } from "../registry/heartbeats.ts";
 import { HEARTBEAT_DIRS, type HeartbeatDir, parseHeartbeatKey } from "../registry/layout.ts";
 import type { Registry } from "../registry/registry.ts";
-import { OUTAGE_GRACE_EXPIRIES } from "./places.ts";
 import { writeStateFile } from "../util/atomic.ts";
 
 export const PURGE_EVERY = 10;
-export const PURGE_AFTER_EXPIRIES = OUTAGE_GRACE_EXPIRIES;
+/** Dead heartbeats are purged after this many expiry windows (holder records are never purged). */
+export const PURGE_AFTER_EXPIRIES = 10;
 export const MAX_PURGE_PER_CALL = 100;
 export const HEARTBEAT_MEMO = "heartbeat.json";
 

@@ -178,11 +178,19 @@ export interface TakeInput {
   /** The epoch of the stale claim. */
   epoch: number;
   plans: readonly RecoveryPlan[];
+  /**
+   * The holder ever wrote a holder record (default true). A holder that never did (junk, a
+   * ghost, a node that died before its first tick) has no raft data to protect.
+   */
+  holderRecorded?: boolean;
 }
 
 /** Whether a stale place may be taken (docs/recovery.md, "Who may take a place"). */
 export function mayTakeStale(i: TakeInput): { ok: boolean; why: string } {
   if (i.leaderKnown) return { ok: true, why: "a leader exists: replacing a lost server" };
+  if (i.holderRecorded === false) {
+    return { ok: true, why: "its holder never recorded itself as a server (no data to keep)" };
+  }
   const plan = i.plans.find((p) =>
     p.kind === "new-cluster" && (p.places[String(i.place)] ?? -1) >= i.epoch
   );
@@ -213,6 +221,8 @@ export interface RecoveryInput {
   plans: readonly SeenPlan[];
   /** The highest plan number this node applied (local state), 0 for none. */
   lastApplied: number;
+  /** `recover --yes` by hand: no wait, no coordinator; the guards of I6 still hold. */
+  manual?: boolean;
 }
 
 export type RecoveryDecision =
@@ -236,7 +246,9 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
       p.survivors.some((s) => s.nodeId === selfId && s.node === i.node)
     )
     .sort((a, b) => b.n - a.n)[0];
-  if (pending && i.autoRecover) {
+  // A published plan is carried out even with auto-recovery off: it was asked for (by hand,
+  // or by a node that recovers automatically).
+  if (pending && !i.manual) {
     return { kind: "apply", plan: pending, peers: peersJson(pending.survivors) };
   }
   const fresh = new Map<string, SeenRecord>();
@@ -273,10 +285,10 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
     };
   }
   const lost = `${survivors.length} of ${i.voters.length} voters alive, ${quorum} needed`;
-  if (!i.autoRecover) {
+  if (!i.autoRecover && !i.manual) {
     return { kind: "none", why: `quorum lost (${lost}); auto-recovery is off (--no-auto-recover)` };
   }
-  if (i.leaderlessSeconds < i.waitSeconds) {
+  if (i.leaderlessSeconds < i.waitSeconds && !i.manual) {
     return {
       kind: "wait",
       why: `quorum lost (${lost}): rebuilding from the survivors unless a leader appears`,
@@ -284,14 +296,14 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
     };
   }
   const recent = i.plans.find((p) => p.kind === "peers" && p.ageSeconds < i.waitSeconds);
-  if (recent) {
+  if (recent && !i.manual) {
     return { kind: "none", why: `recovery plan ${recent.n} is being carried out` };
   }
   const best =
     [...survivors].sort((a, b) =>
       b.lastTerm - a.lastTerm || b.lastIndex - a.lastIndex || (a.node < b.node ? -1 : 1)
     )[0];
-  if (best.nodeId !== selfId) {
+  if (best.nodeId !== selfId && !i.manual) {
     return { kind: "none", why: `quorum lost (${lost}): ${best.node} coordinates the recovery` };
   }
   const survivorIndex = Math.max(...survivors.map((s) => s.lastIndex));
@@ -299,7 +311,9 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
   const plan = {
     kind: "peers" as const,
     by: i.node,
-    reason: `quorum lost for ${Math.round(i.leaderlessSeconds)} s (${lost})`,
+    reason: i.manual
+      ? `recover --yes by hand on ${i.node} (${lost})`
+      : `quorum lost for ${Math.round(i.leaderlessSeconds)} s (${lost})`,
     survivors: survivors.map(({ node, nodeId, address }) => ({ node, nodeId, address })),
     places: {},
     survivorIndex,

@@ -100,6 +100,10 @@ export async function runCommand(
         lock.release();
       }
     }
+    case "recover": {
+      const { recoverCommand } = await import("./recover.ts");
+      return await recoverCommand(config, { ...deps, print });
+    }
     case "elect": {
       const { electCommand } = await import("./elect.ts");
       return await electCommand(config, { ...deps, print });

@@ -61,6 +61,7 @@ export async function runCommand(config: Config, deps: RunDeps): Promise<number>
       gossipKey: deps.gossipKey,
       token: deps.token,
       hangTimeoutSeconds: config.hangTimeout,
+      recovery: config.recovery,
     }, {
       spawn: async (args, onLine) => {
         const child = await spawnConsul({

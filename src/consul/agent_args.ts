@@ -73,6 +73,25 @@ export interface AgentCommand {
   configFile: AgentConfigFile;
 }
 
+/** The safe leave settings of a server, as -hcl fragments that override -config-dir files. */
+export const SERVER_LEAVE_OVERRIDE: readonly string[] = [
+  "-hcl=leave_on_terminate = false",
+  "-hcl=skip_leave_on_interrupt = true",
+];
+
+/**
+ * The unsafe leave settings a consul config file's text sets for a server (JSON or HCL):
+ * `leave_on_terminate = true` or `skip_leave_on_interrupt = false`.
+ */
+export function leaveSettingsIn(text: string): string[] {
+  const found: string[] = [];
+  const set = (key: string, value: string) =>
+    new RegExp(`["']?${key}["']?\\s*[:=]\\s*"?${value}"?\\b`).test(text);
+  if (set("leave_on_terminate", "true")) found.push("leave_on_terminate = true");
+  if (set("skip_leave_on_interrupt", "false")) found.push("skip_leave_on_interrupt = false");
+  return found;
+}
+
 /** Builds the `consul agent` argv and the config file. Throws TypeError/RangeError on bad input. */
 export function agentCommand(o: AgentOptions): AgentCommand {
   if (o.mode !== "server" && o.mode !== "client") {
@@ -120,6 +139,9 @@ export function agentCommand(o: AgentOptions): AgentCommand {
   if (o.logLevel !== undefined) args.push(`-log-level=${o.logLevel}`);
   args.push(`-config-file=${configFile.path}`);
   if (o.configDir !== undefined) args.push(`-config-dir=${o.configDir}`);
+  // A server never leaves on a signal, whatever a -config-dir file says: consul applies -hcl
+  // fragments after every config file (issue 10; `leaveSettingsIn` names the file overridden).
+  if (o.mode === "server" && o.configDir !== undefined) args.push(...SERVER_LEAVE_OVERRIDE);
   args.push(...(o.extraArgs ?? []));
   return { args, configFile };
 }

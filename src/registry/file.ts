@@ -16,6 +16,8 @@ export const TEMP_PREFIX = ".auto-consul-tmp.";
 /** Folder depth and entry count a listing walks at most. */
 const MAX_DEPTH = 32;
 const MAX_ENTRIES = 1_000_000;
+/** Listing passes at most when entries vanish while a pass reads them. */
+const MAX_PASSES = 4;
 
 export interface FileRegistryOptions {
   /** Absolute path of the root folder (created on first write). */
@@ -55,9 +57,15 @@ export class FileRegistry implements Registry {
     const base = dir.slice(0, dir.lastIndexOf("/") + 1); // the folder holding every match
     const objects: ObjectInfo[] = [];
     const realRoot = await this.#resolveRoot();
-    if (realRoot !== undefined) {
-      const walk = { count: 0, realRoot, dir, objects };
+    // A directory read followed by a stat of each entry is not a snapshot: an object replaced
+    // in between (a heartbeat rotated: new key created, old one deleted) could vanish from
+    // both. When an entry vanished, the pass is read again (bounded), so a listing shows
+    // every object that existed throughout it.
+    for (let pass = 0; realRoot !== undefined && pass < MAX_PASSES; pass++) {
+      const walk = { count: 0, realRoot, dir, objects: [] as ObjectInfo[], vanished: 0 };
       await this.#walk(this.#path(base), base, 0, walk);
+      objects.splice(0, objects.length, ...walk.objects);
+      if (walk.vanished === 0) break;
     }
     objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return { objects, storeNow: this.#now() };
@@ -230,7 +238,7 @@ export class FileRegistry implements Registry {
     path: string,
     rel: string,
     depth: number,
-    walk: { count: number; realRoot: string; dir: string; objects: ObjectInfo[] },
+    walk: { count: number; realRoot: string; dir: string; objects: ObjectInfo[]; vanished: number },
   ): Promise<void> {
     let entries: Deno.DirEntry[];
     try {
@@ -264,7 +272,8 @@ export class FileRegistry implements Registry {
       }
       if (!key.startsWith(walk.dir)) continue;
       const info = await this.#objectInfo(full, key, e, walk.realRoot);
-      if (info) walk.objects.push(info);
+      if (info === "vanished") walk.vanished++;
+      else if (info) walk.objects.push(info);
     }
   }
 
@@ -274,7 +283,7 @@ export class FileRegistry implements Registry {
     key: string,
     e: Deno.DirEntry,
     realRoot: string,
-  ): Promise<ObjectInfo | undefined> {
+  ): Promise<ObjectInfo | "vanished" | undefined> {
     try {
       if (e.isSymlink) {
         const real = await Deno.realPath(full);
@@ -291,8 +300,11 @@ export class FileRegistry implements Registry {
       return { key, lastModified: st.mtime ?? new Date(0), size: st.size };
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
-        if (e.isSymlink) this.#log.warn("skipping registry entry: a dangling symlink", { key });
-        return undefined; // deleted between readDir and stat
+        if (e.isSymlink) {
+          this.#log.warn("skipping registry entry: a dangling symlink", { key });
+          return undefined;
+        }
+        return "vanished"; // deleted between readDir and stat
       }
       throw this.#fsError(err, "list", key);
     }

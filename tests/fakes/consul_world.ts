@@ -3,7 +3,7 @@
  * (recorded with their argv), and `client` answers like the running agent's HTTP API — only
  * while a process runs. The members other agents see are the test's to script.
  */
-import type { AgentSelf, Member } from "../../src/consul/types.ts";
+import type { AgentSelf, Member, RaftConfiguration } from "../../src/consul/types.ts";
 import type { ExitStatus, LineHandler } from "../../src/consul/process.ts";
 import type { NodeConsul } from "../../src/cluster/node.ts";
 import { ConsulUnreachableError } from "../../src/errors.ts";
@@ -119,6 +119,22 @@ export class ConsulWorld {
       Promise.resolve().then(() => {
         this.#answering();
         this.joins.push(addr);
+      }),
+    /** This agent's own raft configuration: itself as the only voter when it is a server. */
+    raftConfiguration: (): Promise<RaftConfiguration> =>
+      Promise.resolve().then(() => {
+        const a = this.#answering();
+        const servers = a.isServer
+          ? [{
+            id: "00000000-0000-0000-0000-000000000000",
+            node: this.node,
+            address: `${this.address}:8300`,
+            leader: false,
+            voter: true,
+            protocolVersion: "3",
+          }]
+          : [];
+        return { servers, index: 1 };
       }),
   };
 }

@@ -1,0 +1,135 @@
+/**
+ * Quorum recovery (I4, docs/recovery.md): a server watches for a lost quorum every tick and,
+ * after the wait W with no leader anywhere, publishes or carries out a recovery plan: consul
+ * is stopped, `<data-dir>/server/raft/peers.json` written from the plan, consul started again.
+ * The decision is `decideRecovery` (recovery.ts); this module only reads and writes.
+ */
+import type { ConsulClient } from "../consul/client.ts";
+import { describe } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Registry } from "../registry/registry.ts";
+import type { Sleep } from "../util/backoff.ts";
+import { publishPlan, raftFromSelf, readPlans, readRecords } from "./holder.ts";
+import { decideRecovery, leaderInRecords, type RecoveryPlan } from "./recovery.ts";
+import { writeStateFile } from "../util/atomic.ts";
+
+/** Local state: the highest plan this node carried out. */
+export const RECOVERY_FILE = "recovery.json";
+
+export interface QuorumOptions {
+  node: string;
+  address: string;
+  ticksMs: number;
+  expirySeconds: number;
+  /** W, seconds. */
+  waitSeconds: number;
+  autoRecover: boolean;
+  dataDir: string;
+}
+
+export interface QuorumDeps {
+  registry: Registry;
+  consul: Pick<ConsulClient, "self" | "leader" | "raftConfiguration">;
+  sleep: Sleep;
+  /** Monotonic milliseconds. */
+  now: () => number;
+  log: Logger;
+}
+
+/** A plan to carry out: stop consul, write `peers` as raft/peers.json, start consul. */
+export interface Recovery {
+  plan: RecoveryPlan;
+  peers: string;
+}
+
+/**
+ * Watches until a recovery plan naming this server must be carried out (resolves with it), or
+ * until `signal` aborts (undefined). Says what it waits for when that changes.
+ */
+export async function watchQuorum(
+  opts: QuorumOptions,
+  deps: QuorumDeps,
+  signal: AbortSignal,
+): Promise<Recovery | undefined> {
+  const { log } = deps;
+  let lastLeader = deps.now();
+  let said = "";
+  while (!signal.aborted) {
+    await deps.sleep(opts.ticksMs, signal);
+    if (signal.aborted) break;
+    try {
+      const leader = await deps.consul.leader({ signal });
+      if (leader !== undefined) {
+        lastLeader = deps.now();
+        said = "";
+        continue;
+      }
+      // Read everything before deciding: a failed read decides nothing (I6).
+      const [records, plans, self, raft] = await Promise.all([
+        readRecords(deps.registry, log),
+        readPlans(deps.registry, log),
+        deps.consul.self({ signal }),
+        deps.consul.raftConfiguration({ signal, stale: true }),
+      ]);
+      if (leaderInRecords(records, opts.expirySeconds)) lastLeader = deps.now();
+      const progress = raftFromSelf(self);
+      const d = decideRecovery({
+        node: opts.node,
+        autoRecover: opts.autoRecover,
+        expirySeconds: opts.expirySeconds,
+        waitSeconds: opts.waitSeconds,
+        leaderlessSeconds: (deps.now() - lastLeader) / 1000,
+        leaderNow: false,
+        self: { nodeId: self.nodeId, address: opts.address, ...progress },
+        voters: raft.servers.filter((s) => s.voter).map((s) => ({ id: s.id, address: s.address })),
+        records,
+        plans,
+        lastApplied: await lastApplied(opts.dataDir),
+      });
+      switch (d.kind) {
+        case "apply":
+          return { plan: d.plan, peers: d.peers };
+        case "publish": {
+          const plan = await publishPlan(deps.registry, d.plan, plans);
+          if (plan) {
+            log.error(`published quorum recovery plan ${plan.n}: ${plan.reason}`, {
+              survivors: plan.survivors.map((s) => s.node).join(","),
+            });
+            if (d.lossWarning) log.error(d.lossWarning);
+          }
+          break;
+        }
+        case "wait":
+        case "none": {
+          const text = d.kind === "wait"
+            ? `${d.why} (in ${Math.ceil(d.remainingSeconds)} s)`
+            : `no leader: ${d.why}`;
+          // Once per change of reason (the countdown itself is not news).
+          const key = d.kind === "wait" ? d.why : text;
+          if (key !== said) (d.kind === "wait" ? log.warn : log.info).call(log, text);
+          said = key;
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) log.debug("quorum watch: cannot read", { error: describe(err) });
+    }
+  }
+  return undefined;
+}
+
+/** Writes the plan's peers.json into consul's raft dir and records the plan as carried out. */
+export async function prepareRecovery(dataDir: string, r: Recovery): Promise<string> {
+  const path = `${dataDir}/server/raft/peers.json`;
+  await writeStateFile(path, r.peers);
+  await writeStateFile(`${dataDir}/${RECOVERY_FILE}`, JSON.stringify({ applied: r.plan.n }) + "\n");
+  return path;
+}
+
+async function lastApplied(dataDir: string): Promise<number> {
+  try {
+    const v = JSON.parse(await Deno.readTextFile(`${dataDir}/${RECOVERY_FILE}`));
+    return Number.isSafeInteger(v?.applied) ? v.applied : 0;
+  } catch {
+    return 0;
+  }
+}
