@@ -33,10 +33,9 @@ Deno.test("gem flags, short and long, map onto the config", () => {
     [["-r", "s3://bkt", "-e", "300", "-t", "30", "-s", "3", "run"], {
       expiry: 300,
       ticks: 30,
-      ticksExplicit: true,
       servers: 3,
     }],
-    [["-r", "s3://bkt", "run"], { expiry: 120, ticks: 60, ticksExplicit: false, servers: 1 }],
+    [["-r", "s3://bkt", "run"], { expiry: 120, ticks: 60, servers: 1 }],
     [["set_server"], { command: "set_server", dataDir: "/var/lib/auto-consul" }],
   ];
   for (const [argv, want] of table) {

@@ -59,8 +59,6 @@ export interface Config {
   configDir?: string;
   expiry: number;
   ticks: number;
-  /** Whether -t was given (the gem: giving it turns heartbeats on inside `run`). */
-  ticksExplicit: boolean;
   servers: number;
   httpAddr: string;
   /** consul `-client`, only when given (else the user's config or consul's default decide). */
@@ -214,7 +212,6 @@ export function parseConfig(input: ParseInput): Parsed {
     );
   }
 
-  const ticksIn = str("ticks");
   const config: Config = {
     command,
     registry,
@@ -225,8 +222,7 @@ export function parseConfig(input: ParseInput): Parsed {
     dataDir: path(str("data-dir")) ?? "/var/lib/auto-consul",
     configDir: path(str("config-dir")),
     expiry: seconds(str("expiry"), 120, 1, 86400),
-    ticks: seconds(ticksIn, 60, 1, 86400),
-    ticksExplicit: ticksIn.value !== undefined,
+    ticks: seconds(str("ticks"), 60, 1, 86400),
     servers: integer(str("servers"), 1, 1, 9),
     httpAddr: str("http-addr").value ?? "",
     client: ip(str("client")),

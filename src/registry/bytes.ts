@@ -39,3 +39,10 @@ export async function readStreamAtMost(
   }
   return concatBytes(chunks);
 }
+
+/** The error of a body larger than the caller's limit (`size`: a number or "more than N"). */
+export function tooBig(key: string, size: number | string, maxBytes: number): RangeError {
+  return new RangeError(
+    `registry object "${key}" is ${size} bytes: expected at most ${maxBytes} bytes`,
+  );
+}

@@ -7,7 +7,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import { Logger } from "../log.ts";
-import { concatBytes } from "./bytes.ts";
+import { concatBytes, tooBig } from "./bytes.ts";
 import { assertKey, assertListPrefix } from "./key.ts";
 import type { CreateOutcome, Listing, ObjectInfo, Registry } from "./registry.ts";
 
@@ -334,12 +334,6 @@ function parentOf(path: string): string {
 
 function isInside(real: string, realRoot: string): boolean {
   return real === realRoot || real.startsWith(realRoot === "/" ? "/" : realRoot + "/");
-}
-
-function tooBig(key: string, size: number, maxBytes: number): RangeError {
-  return new RangeError(
-    `registry object "${key}" is ${size} bytes: expected at most ${maxBytes} bytes`,
-  );
 }
 
 /** Writes `body` to a file that must not exist yet. */

@@ -18,7 +18,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { RegistryError } from "../errors.ts";
-import { readStreamAtMost } from "./bytes.ts";
+import { readStreamAtMost, tooBig } from "./bytes.ts";
 import { assertKey, assertListPrefix } from "./key.ts";
 import type { CreateOutcome, Listing, ObjectInfo, Registry } from "./registry.ts";
 import { errorCode, httpStatus, isConditionFailure, toRegistryError } from "./s3_errors.ts";
@@ -308,10 +308,4 @@ function totalSize(out: GetObjectCommandOutput): number | undefined {
   const m = out.ContentRange ? /\/(\d+)$/.exec(out.ContentRange) : null;
   if (m) return Number(m[1]);
   return out.ContentLength;
-}
-
-function tooBig(key: string, size: string, maxBytes: number): RangeError {
-  return new RangeError(
-    `registry object "${key}" is ${size} bytes: expected at most ${maxBytes} bytes`,
-  );
 }
