@@ -10,7 +10,7 @@ bash scripts/install-deps.sh || { echo "bench: installing the dependencies faile
 export PATH="$PWD/.tools/node_modules/.bin:$PWD/.tools/consul/usr/bin:$PATH"
 export AUTO_CONSUL_TOOLS="$PWD/.tools" DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
 
-all=(time_to_cluster registry_cost scale footprint recovery startup)
+all=(time_to_cluster registry_cost heartbeat_cost scale footprint recovery startup)
 failed=()
 for name in "${@:-${all[@]}}"; do
   if [ ! -f "scripts/bench/$name.ts" ]; then
