@@ -124,7 +124,8 @@ const CASES: Case[] = [
       f.agent.self.lastContact = "1m30.5s";
     },
     evidence: /last contact with a leader: 1m30\.5s ago/,
-    next: /quorum is lost: .*peers\.json/,
+    next:
+      /quorum is lost: on a surviving server run `auto-consul recover --dry-run`.*`auto-consul recover --yes`/,
   },
   {
     name: "raft voter missing from serf",

@@ -209,7 +209,10 @@ Deno.test("doctor on real consul: healthy 3+2 → exit 0 and no finding; each br
             ev,
             /raft voters: 3 \(1 alive in serf at their raft address\); a quorum needs 2/,
           );
-          assert.match(f.next, /quorum is lost: .*peers\.json/);
+          assert.match(
+            f.next,
+            /quorum is lost: on a surviving server run `auto-consul recover --dry-run`.*`auto-consul recover --yes`.*peers\.json/,
+          );
           // the server's data dir: its serf snapshot's end state
           const snap = f.evidence.find((e) => e.startsWith("serf snapshot: "));
           assert.ok(snap, ev);

@@ -134,9 +134,10 @@ export function readmeRef(id: FindingId): string {
 }
 
 /**
- * The advice for a lost quorum. Names `auto-consul recover` once it exists (issue 10); until
- * then the README's recovery section.
+ * The advice for a lost quorum: `auto-consul recover` (issue 10), or the same by hand.
+ * `run` also recovers by itself after --recover-after unless --no-auto-recover.
  */
-export const RECOVER_ADVICE = `recover the quorum by hand: ${
-  readmeRef("no-leader")
-} (peers.json on every server, then restart them)`;
+export const RECOVER_ADVICE =
+  "on a surviving server run `auto-consul recover --dry-run` to see the plan, then " +
+  "`auto-consul recover --yes` (`run` does it by itself after --recover-after unless " +
+  `--no-auto-recover); by hand: peers.json on every server, ${readmeRef("no-leader")}`;
