@@ -8,9 +8,9 @@
  * --until-formed stops the demo as soon as the cluster formed (with --duration as its bound):
  * the test waits on that state instead of a fixed time. Exits 0 when the cluster formed (3 servers, 2 clients, one leader, all alive), 1 if not.
  */
+import { REPO } from "../tests/harness/proc.ts";
 import { parseArgs } from "node:util";
 
-const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const { values } = parseArgs({
   args: Deno.args,
   options: {

@@ -13,7 +13,7 @@
  * its runtime the release fails with one line naming DENORT_BIN. `--bundle-only` builds just the
  * bundle and its SHA256SUMS; `--out DIR` writes elsewhere.
  */
-const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+import { REPO } from "../tests/harness/proc.ts";
 
 export const TARGETS = [
   { arch: "x86_64", triple: "x86_64-unknown-linux-gnu" },

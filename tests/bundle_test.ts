@@ -8,7 +8,8 @@
  * reports itself as ignored otherwise.
  */
 import assert from "node:assert/strict";
-import { CliProcess, REPO } from "./harness/cli.ts";
+import { CliProcess } from "./harness/cli.ts";
+import { REPO } from "./harness/proc.ts";
 import { consulsOnDataDir } from "./harness/nodes.ts";
 import { pidFilePath, procStartTime, readPidFile } from "../src/consul/pidfile.ts";
 import { consulBin, randomLoopbackIp, withCluster } from "./harness/consul.ts";

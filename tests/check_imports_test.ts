@@ -1,9 +1,9 @@
 /** The import-cycle checker (scripts/check_imports.ts): its parts, the script, and this repo. */
+import { REPO } from "./harness/proc.ts";
 import assert from "node:assert/strict";
 import { findCycles, importGraph, importsOf } from "../scripts/check_imports.ts";
 
 const SCRIPT = new URL("../scripts/check_imports.ts", import.meta.url).pathname;
-const REPO = new URL("..", import.meta.url).pathname;
 
 Deno.test("importsOf: static, type-only, re-export, bare and dynamic imports; line and block comments and packages ignored (not a trailing comment)", () => {
   const src = [

@@ -7,7 +7,7 @@
  * Needs Debian's cloud-init, curl and python3 (scripts/install-deps.sh installs them).
  */
 import assert from "node:assert/strict";
-import { REPO } from "./harness/cli.ts";
+import { REPO } from "./harness/proc.ts";
 
 const YAML = `${REPO}/scripts/cloud-init/auto-consul.yaml`;
 const SCRIPT = `${REPO}/scripts/cloud-init/bootstrap.sh`;

@@ -3,7 +3,7 @@
  * 5-node cluster forms and is cleaned up. No fixed run time: a loaded machine only makes it slower.
  */
 import assert from "node:assert/strict";
-import { REPO } from "./harness/cli.ts";
+import { REPO } from "./harness/proc.ts";
 
 Deno.test("demo: 3 servers and 2 clients form a cluster, everything stopped afterwards", async () => {
   const out = await new Deno.Command(Deno.execPath(), {

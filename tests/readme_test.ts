@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { COMMANDS, FLAGS } from "../src/cli/flags.ts";
 import { helpText } from "../src/cli/help.ts";
-import { REPO } from "./harness/cli.ts";
+import { REPO } from "./harness/proc.ts";
 import { FINDING_IDS } from "../src/doctor/facts.ts";
 import type { Command } from "../src/cli/flags.ts";
 import { DOCTOR_EXIT } from "../src/doctor/diagnose.ts";

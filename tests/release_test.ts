@@ -4,7 +4,7 @@
  * `deno compile` cannot get its runtime, a failure in one line naming DENORT_BIN.
  */
 import assert from "node:assert/strict";
-import { REPO } from "./harness/cli.ts";
+import { REPO } from "./harness/proc.ts";
 import { denortFor, sha256File, sumsText } from "../scripts/release.ts";
 
 const dec = new TextDecoder();

@@ -4,7 +4,7 @@
  * its own, so it gets exactly one SIGINT, forwarded by auto-consul.
  */
 import assert from "node:assert/strict";
-import { REPO } from "./harness/cli.ts";
+import { REPO } from "./harness/proc.ts";
 import { consulBin, randomLoopbackIp, withCluster } from "./harness/consul.ts";
 import { waitFor } from "./harness/wait.ts";
 

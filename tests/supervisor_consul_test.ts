@@ -4,6 +4,7 @@
  * supervising process is SIGKILLed (parent-death signal), nor after a restart with the same
  * data dir (pidfile). Every process started here is SIGKILLed in a `finally` if still alive.
  */
+import { REPO } from "./harness/proc.ts";
 import assert from "node:assert/strict";
 import { type AgentCommand, agentCommand } from "../src/consul/agent_args.ts";
 import { writeAgentConfig } from "../src/consul/agent_config.ts";
@@ -20,7 +21,6 @@ import { superviseConsul, type SupervisorResult } from "../src/consul/supervisor
 import { UsageError } from "../src/errors.ts";
 import { Logger } from "../src/log.ts";
 
-const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const CONSUL = (() => {
   const tools = Deno.env.get("AUTO_CONSUL_TOOLS") || `${REPO}/.tools`;
   return resolveBin(`${tools}/consul/usr/bin/consul`);

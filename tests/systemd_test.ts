@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/cli/config.ts";
-import { REPO } from "./harness/cli.ts";
+import { REPO } from "./harness/proc.ts";
 
 const UNIT = `${REPO}/scripts/systemd/auto-consul.service`;
 const EXE = "/usr/local/bin/auto-consul";

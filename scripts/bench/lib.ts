@@ -8,21 +8,15 @@
  */
 import { parseArgs } from "node:util";
 
-export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 export const MAIN = `${REPO}/main.ts`;
 export const BENCHMARKS_MD = `${REPO}/BENCHMARKS.md`;
 export { consulBin, randomLoopbackIp } from "../../tests/harness/consul.ts";
 export { sleep, waitFor } from "../../tests/harness/wait.ts";
+import { REPO, TEST_CONSUL_ARGS } from "../../tests/harness/proc.ts";
+export { REPO };
 
-/** The consul flags every benchmarked agent gets, auto-consul's and the baselines' alike. */
-export const CONSUL_FLAGS: readonly string[] = [
-  "-dns-port=-1",
-  "-grpc-port=-1",
-  "-hcl",
-  "performance { raft_multiplier = 1 }",
-  "-hcl",
-  "disable_update_check = true",
-];
+/** The consul flags every benchmarked agent gets, auto-consul's and the baselines' alike: the tests' own. */
+export const CONSUL_FLAGS: readonly string[] = TEST_CONSUL_ARGS;
 
 // ---- flags -------------------------------------------------------------------------------
 

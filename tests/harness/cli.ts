@@ -4,7 +4,7 @@
  * (CI runs the suite's CLI tests through it as well), with AUTO_CONSUL_CLI=/path/to/binary
  * from a compiled binary.
  */
-export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+import { REPO } from "./proc.ts";
 
 export interface CliResult {
   code: number;

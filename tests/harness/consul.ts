@@ -18,10 +18,9 @@
  * Agent output (stdout + stderr, last 200 lines) is in `agent.output()` and in every startup
  * error; set AUTO_CONSUL_TEST_VERBOSE=1 to stream it to stderr as well.
  */
+import { REPO } from "./proc.ts";
 import { ConsulClient } from "../../src/consul/client.ts";
 import { waitFor } from "./wait.ts";
-
-export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
 /** Consul's default ports, the same on every agent since every agent has its own IP. */
 export const PORTS = { serverRpc: 8300, serfLan: 8301, serfWan: 8302, http: 8500 } as const;

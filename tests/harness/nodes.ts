@@ -24,6 +24,7 @@ import { openRegistry } from "../../src/registry/open.ts";
 import type { Registry } from "../../src/registry/registry.ts";
 import { type CliProcess, spawnCli } from "./cli.ts";
 import { consulBin, randomLoopbackIp } from "./consul.ts";
+import { TEST_CONSUL_ARGS } from "./proc.ts";
 import { sleep, waitFor } from "./wait.ts";
 
 /**
@@ -32,16 +33,6 @@ import { sleep, waitFor } from "./wait.ts";
  */
 const SETPRIV = await setprivWithPdeathsig();
 const WRAP = SETPRIV ? [SETPRIV, "--pdeathsig", "SIGTERM", "--"] : [];
-
-/** Consul flags every test node gets (after `--`): no DNS or gRPC port, fast raft. */
-export const TEST_CONSUL_ARGS: readonly string[] = [
-  "-dns-port=-1",
-  "-grpc-port=-1",
-  "-hcl",
-  "performance { raft_multiplier = 1 }",
-  "-hcl",
-  "disable_update_check = true",
-];
 
 export interface NodeSpec {
   /** Registry URL: `file:///path` or `s3://bucket/prefix`. */

@@ -13,9 +13,9 @@
  * credential chain is pointed at moto's dummy keys through the process environment
  * (AWS_ACCESS_KEY_ID=testing, ...), which also keeps the chain away from instance metadata.
  */
+import { REPO } from "./proc.ts";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 
-const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 /** A bound, not a wait: moto answers in ~3 s idle, but a loaded 2-core machine (load 30) took > 20 s. */
 const START_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 5_000;
