@@ -87,6 +87,7 @@ Deno.test("the memo: only this node's own heartbeat keys, never anyone else's", 
 Deno.test("cron-only fleet: stopped nodes' heartbeats are gone after a bounded number of calls", async () => {
   const root = await Deno.makeTempDir({ prefix: "auto-consul-cron-" });
   const registry = `${root}/registry`;
+  await Deno.mkdir(registry); // a folder registry must exist (it is never created by a command)
   const expiry = 1; // long-expired after PURGE_AFTER_EXPIRIES seconds
   try {
     await withCluster({ servers: 1, clients: 2 }, async (cluster) => {
