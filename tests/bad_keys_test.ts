@@ -4,6 +4,7 @@ import { BadKeyReport } from "../src/registry/bad_keys.ts";
 import { readHeartbeats } from "../src/registry/heartbeats.ts";
 import { FileRegistry } from "../src/registry/file.ts";
 import { captureLog } from "./registry/fixtures.ts";
+import { runCli } from "./harness/cli.ts";
 
 Deno.test("a bad key is warned about once per process; each listing that skipped any counts them", () => {
   const { log, lines } = captureLog();
@@ -52,6 +53,26 @@ Deno.test("2,000 junk files: a second listing in the same process logs one line"
     const before = lines.length;
     await readHeartbeats(registry, "servers", log);
     assert.deepEqual(lines.slice(before).map((l) => [l.level, l.skipped]), [["debug", 2_000]]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("status (CLI, text logs): a junk key with control characters is warned about once, escaped, plus a count", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${root}/servers`);
+    await Deno.writeTextFile(`${root}/servers/junk\u001b[2J\u0007`, "");
+    const r = await runCli(["-r", `file://${root}`, "--http-addr", "127.0.0.1:1", "status"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f]/, "no raw control character");
+    const warns = r.stderr.split("\n").filter((l) => / WARN /.test(l));
+    assert.equal(warns.filter((l) => l.includes("skipping registry key")).length, 1, r.stderr);
+    assert.ok(warns.some((l) => l.includes('key="servers/junk\\u001b[2J\\u0007"')), r.stderr);
+    assert.ok(
+      warns.some((l) => /skipped bad registry keys in=servers\/ skipped=1/.test(l)),
+      r.stderr,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

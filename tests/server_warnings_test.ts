@@ -37,6 +37,11 @@ Deno.test("set_server warns that the node will run as a server without a place",
     const r = await runCli(["-d", `${dir}/d`, "-s", "3", "set_server"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /WARN .*runs as a server without a server place/);
+    assert.equal(
+      (await Deno.stat(`${dir}/d`)).mode! & 0o777,
+      0o700,
+      "the data dir is created 0700",
+    );
     const a = await runCli(["-d", `${dir}/e`, "set_agent"]);
     assert.doesNotMatch(a.stderr, /WARN/);
   } finally {

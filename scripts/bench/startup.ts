@@ -63,6 +63,8 @@ if (!built.success) {
   throw new Error(`deno bundle failed: ${new TextDecoder().decode(built.stderr)}`);
 }
 const http = ["--http-addr", agent.httpAddr];
+// heartbeat needs its registry folder to exist (only run creates one)
+await Deno.mkdir(`${root}/registry`, { recursive: true });
 /** What follows `deno run -A --quiet`. */
 const commands: [string, string[]][] = [
   ["`deno run` of an empty script (the floor)", [empty]],
