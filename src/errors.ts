@@ -1,6 +1,8 @@
 /**
- * The few error classes of auto-consul. `main.ts` is the only place that turns them into
- * exit codes and prints them (one line each).
+ * The few error classes of auto-consul, the exit codes (`EXIT`), how a failure is classed for
+ * retrying (`classify`) and the one-line text of any thrown value (`describe`). `main.ts` turns
+ * an error that reaches it into its exit code and prints it (one line); `elect` and `doctor`
+ * map their own failures to their documented exit codes.
  */
 
 /** Bad flags, environment or arguments. Exit code 2. */
