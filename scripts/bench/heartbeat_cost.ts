@@ -174,6 +174,13 @@ The gem, from its source (ethanrowe/auto-consul \`providers/s3.rb\`): every call
 ${flags["cron-s"]} s cron and \`-e ${flags.expiry}\` its folder holds about ${keysPerNode} keys per
 node, so in this ${fleet}-node fleet one LIST is ${pages(flags.fleet)} request(s).
 
+Of a row's DELETEs, one per call (two for a server) is the node's previous key (free on S3); the
+rest are the re-planted long-expired keys, removed by the series' first purge. So a client's steady
+cost is 1 PUT and ${
+  fmt(rows[0]?.per.LIST ?? 0)
+} LIST per call in this fleet (the LISTs of a purge, every 10th call), against
+the gem's 1 PUT and 3 LIST on every call.
+
 ${provenance(m, commandLine(NAME))}
 
 ${
