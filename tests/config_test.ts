@@ -153,6 +153,13 @@ Deno.test("bad values throw one-line UsageErrors naming the value and what was e
     ],
     [["frobnicate"], {}, /unknown command "frobnicate": expected one of run, heartbeat/],
     [["--frob", "run"], {}, /unknown flag "--frob"/],
+    // the tagger's Go flags: -bogus is an unknown flag, not -b ogus (issue 12)
+    [
+      ["elect", "-bogus", "-consul-service-name", "r"],
+      {},
+      /unknown flag "-bogus": see auto-consul help elect/,
+    ],
+    [["elect", "--service", "r", "--check-id", "a b"], {}, /invalid --check-id "a b"/],
     [["-r"], {}, /flag "--registry" needs a value/],
     [["run"], {}, /command run needs a registry/],
     [["-r", "s3://bkt", "--json", "run"], {}, /flag --json does not apply to command run/],

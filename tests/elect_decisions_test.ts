@@ -117,7 +117,7 @@ Deno.test("sessionMismatch: reuse only a session that fits", () => {
     serviceChecks: [{ id: "redis-ttl" }],
     ttl: "15s",
     lockDelayNs: 1e9,
-    behavior: "release",
+    behavior: "delete",
     createIndex: 1,
     raw: {},
   };
@@ -131,7 +131,7 @@ Deno.test("sessionMismatch: reuse only a session that fits", () => {
     [{ ttl: "30s" }, /TTL is 30s/],
     [{ ttl: "" }, /TTL is none/],
     [{ lockDelayNs: 15e9 }, /lock delay is 15s/],
-    [{ behavior: "delete" }, /behavior is delete/],
+    [{ behavior: "release" }, /behavior is release/],
   ];
   for (const [change, why] of table) {
     assert.match(sessionMismatch({ ...info, ...change }, spec) ?? "", why, JSON.stringify(change));

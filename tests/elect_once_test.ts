@@ -27,12 +27,15 @@ const opts: ElectOptions = {
   lockDelay: 1,
   watch: false,
   roleExitCodes: false,
+  allowWarning: false,
+  checkIds: [],
 };
 
 function result(over: Partial<RoundResult>): RoundResult {
   return {
     role: "slave",
     lockIndex: 7,
+    serviceName: "redis",
     tagsWritten: false,
     query: { action: "none", id: "q1", dns: "redis-master.query.consul" },
     ...over,

@@ -162,6 +162,9 @@ export function extraWordsWarning(command: string, words: string[]): string {
 /** The tagger wrote `-consul-service-name x` (one dash) and `-flag=value`: accept both. */
 export function normaliseSingleDash(argv: string[], flags: readonly ArgvFlag[]): string[] {
   const longNames = new Set(flags.flatMap((f) => [f.name, ...(f.aliases ?? [])]));
+  const dd = argv.indexOf("--");
+  // elect takes the tagger's Go-style flags: there `-bogus` is an unknown flag, not `-b ogus`
+  const goStyle = (dd < 0 ? argv : argv.slice(0, dd)).includes("elect");
   const out: string[] = [];
   for (const a of argv) {
     if (a === "--") {
@@ -169,6 +172,9 @@ export function normaliseSingleDash(argv: string[], flags: readonly ArgvFlag[]):
       break;
     }
     const m = /^-([a-z][a-z0-9-]+)(=.*)?$/.exec(a);
+    if (m && !longNames.has(m[1]) && goStyle && /^[a-z][a-z-]+$/.test(m[1])) {
+      throw new UsageError(`unknown flag "-${m[1]}": see auto-consul help elect`);
+    }
     out.push(m && longNames.has(m[1]) ? `-${a}` : a);
   }
   return out;

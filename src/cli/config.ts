@@ -341,6 +341,13 @@ function electOptions(
     lockDelay: seconds(str("lock-delay"), 1, 0, 60),
     watch,
     roleExitCodes: bool("role-exit-codes"),
+    allowWarning: bool("allow-warning"),
+    checkIds: ((values["check-id"] as string[] | undefined) ?? []).map((id) => {
+      if (!/^[^\s/]{1,256}$/.test(id)) {
+        throw new UsageError(`invalid --check-id "${id}": expected a consul check ID`);
+      }
+      return id;
+    }),
     onMaster: hook(str("on-master")),
     onSlave: hook(str("on-slave")),
   };

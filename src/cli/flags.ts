@@ -418,6 +418,22 @@ export const FLAGS: FlagSpec[] = [
     commands: ["elect"],
   },
   {
+    name: "allow-warning",
+    type: "boolean",
+    env: [],
+    help: "a master at warning stays master (default: it hands over)",
+    commands: ["elect"],
+  },
+  {
+    name: "check-id",
+    type: "string",
+    multiple: true,
+    env: [],
+    arg: "ID",
+    help: "the consul check that runs this elect: not counted, never bound (repeatable)",
+    commands: ["elect"],
+  },
+  {
     name: "on-master",
     type: "string",
     env: [],

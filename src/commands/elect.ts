@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import { type Sleep, sleep as realSleep } from "../util/backoff.ts";
 import { type SpawnHook, spawnHook } from "../elect/hooks.ts";
 import type { LockHolder } from "../elect/lock.ts";
+import { startedByConsul } from "../elect/health.ts";
 import { electOnce, type OnceLimits } from "../elect/once.ts";
 import type { RoundResult } from "../elect/round.ts";
 import type { Role } from "../elect/tags.ts";
@@ -26,8 +27,12 @@ export interface ElectDeps {
   signal?: AbortSignal;
   sleep?: Sleep;
   random?: () => number;
+  /** The ACL token (for the vouch check's header). */
+  token?: string;
   /** --once bounds (tests). */
   onceLimits?: Partial<OnceLimits>;
+  /** Whether consul started this run (default: read from /proc; see src/elect/health.ts). */
+  runByConsul?: boolean;
 }
 
 /** The tagger's exit code for errors (a consul check: critical). */
@@ -47,7 +52,7 @@ export function roundJson(r: Pick<RoundResult, "role" | "master" | "query">): st
 export async function electCommand(config: Config, deps: ElectDeps): Promise<number> {
   const opts = config.elect;
   if (!opts) throw new UsageError("elect needs its options: give --service ID");
-  const log = deps.log;
+  let log = deps.log;
   try {
     if (opts.watch) {
       await watch(config, deps);
@@ -60,6 +65,9 @@ export async function electCommand(config: Config, deps: ElectDeps): Promise<num
       log,
       spawnHook: deps.spawnHook ?? spawnHook,
       limits: deps.onceLimits,
+      runByConsul: deps.runByConsul ?? startedByConsul(),
+      checkToken: deps.token,
+      onNode: (node) => log = log.withNode(node),
     });
     deps.print(config.json ? roundJson(r) : r.query.dns);
     log.info(`${r.role}`, {
@@ -95,6 +103,7 @@ async function watch(config: Config, deps: ElectDeps): Promise<void> {
       signal: signal!,
       sleep: deps.sleep ?? realSleep,
       random: deps.random ?? Math.random,
+      checkToken: deps.token,
       onRound: (r, changed) => {
         if (config.json) {
           if (changed) deps.print(roundJson(r));

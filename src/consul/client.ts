@@ -41,6 +41,7 @@ import {
   type PreparedQueryDefinition,
   type PreparedQueryResult,
   type RaftConfiguration,
+  type ServiceCheckDefinition,
   type ServiceEntry,
   serviceEntry,
   type ServiceRegisterOptions,
@@ -409,6 +410,22 @@ export class ConsulClient {
   /** PUT /v1/agent/service/deregister/:id */
   async serviceDeregister(id: string, opts?: CallOptions): Promise<void> {
     await this.#request("PUT", `/v1/agent/service/deregister/${encodeURIComponent(id)}`, opts);
+  }
+
+  /**
+   * PUT /v1/agent/check/register — a check on the local agent; its ID field is `ID` (not
+   * `CheckID`, which consul 1.8 refuses here), `ServiceID` ties it to a service.
+   */
+  async checkRegister(
+    def: Omit<ServiceCheckDefinition, "CheckID"> & { ID: string; ServiceID?: string },
+    opts?: CallOptions,
+  ): Promise<void> {
+    await this.#request("PUT", "/v1/agent/check/register", { ...opts, body: def });
+  }
+
+  /** PUT /v1/agent/check/deregister/:id */
+  async checkDeregister(checkId: string, opts?: CallOptions): Promise<void> {
+    await this.#request("PUT", `/v1/agent/check/deregister/${encodeURIComponent(checkId)}`, opts);
   }
 
   /** PUT /v1/agent/check/update/:id — sets a TTL check's status. */

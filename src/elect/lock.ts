@@ -75,6 +75,8 @@ export interface LockOutcome {
   sessionLost: boolean;
   /** Index for a blocking query on the lock key. */
   index: number;
+  /** We held the lock and released it (not eligible: unhealthy). */
+  released?: boolean;
 }
 
 /** Pure: the role for a lock state, before any acquisition. */
@@ -85,7 +87,9 @@ export function roleOf(lockSession: string | undefined, ours: string | undefined
 /**
  * Takes the lock when it is free and we have a session; keeps it (refreshing the value when
  * it changed) when we hold it; otherwise reports the holder. `current` is the lock as read at
- * the start of the round.
+ * the start of the round. When not `eligible` (this instance is not healthy) it never takes
+ * the lock, and releases it when it holds it: an explicit release has no lock-delay, so a
+ * healthy instance takes over at once.
  */
 export async function contend(
   consul: ConsulClient,
@@ -94,6 +98,7 @@ export async function contend(
   me: LockHolder,
   current: KvGetResult,
   call: CallOptions,
+  eligible = true,
 ): Promise<LockOutcome> {
   const value = encodeHolder(me);
   const lost: LockOutcome = {
@@ -111,6 +116,19 @@ export async function contend(
       throw err;
     }
   };
+  if (session !== undefined && current.session === session && !eligible) {
+    await consul.kvPut(key, current.value ?? "", { ...call, release: session });
+    return { role: "slave", free: true, sessionLost: false, index: current.index, released: true };
+  }
+  if (!eligible) {
+    return {
+      role: "slave",
+      holder: current.session ? parseHolder(current.value) : undefined,
+      free: !current.session,
+      sessionLost: false,
+      index: current.index,
+    };
+  }
   if (session !== undefined && current.session === session) {
     if (current.value !== value && await acquire(session) === undefined) return lost;
     return { role: "master", holder: me, free: false, sessionLost: false, index: current.index };

@@ -21,7 +21,7 @@ import { electRound, type RoundContext, type RoundResult } from "./round.ts";
 import { type ElectState, readState, sameState, statePath, writeState } from "./state.ts";
 
 export interface OnceLimits {
-  /** Each consul call (default 2 s). */
+  /** Each consul call (default 3 s). */
   callTimeoutMs: number;
   /** The whole run, retries after a lock-delay included (default 8 s). */
   roundTimeoutMs: number;
@@ -30,7 +30,7 @@ export interface OnceLimits {
 }
 
 export const ONCE_LIMITS: OnceLimits = {
-  callTimeoutMs: 2_000,
+  callTimeoutMs: 3_000,
   roundTimeoutMs: 8_000,
   hookTimeoutMs: 3_000,
 };
@@ -45,6 +45,12 @@ export interface OnceContext {
   log: Logger;
   spawnHook: SpawnHook;
   limits?: Partial<OnceLimits>;
+  /** This run was started by consul as a check (see health.ts). */
+  runByConsul?: boolean;
+  /** ACL token for the vouch check's header (vouch.ts). */
+  checkToken?: string;
+  /** Told the consul node's name once known (the caller's log lines name it then). */
+  onNode?: (node: string) => void;
   /** Injected for tests: the clock, the sleep and the round. */
   now?: () => number;
   sleep?: Sleep;
@@ -83,7 +89,9 @@ export function onceRetryMs(
 
 export async function electOnce(ctx: OnceContext): Promise<OnceResult> {
   const limits = { ...ONCE_LIMITS, ...ctx.limits };
-  const { consul, opts, log } = ctx;
+  const { consul, opts } = ctx;
+  // lines name the consul node once it is known (the host name until then)
+  let log = ctx.log;
   const now = ctx.now ?? Date.now;
   const sleep = ctx.sleep ?? realSleep;
   const round = ctx.round ?? electRound;
@@ -100,11 +108,24 @@ export async function electOnce(ctx: OnceContext): Promise<OnceResult> {
   try {
     const self = await consul.self(call);
     const me = { node: self.node, address: self.advertiseAddr ?? self.memberAddr };
+    if (self.node) {
+      log = log.withNode(self.node);
+      ctx.onNode?.(self.node);
+    }
     let session = state.session;
     while (true) {
       let r: RoundResult;
       try {
-        r = await round({ consul, opts, me, log, call }, session);
+        r = await round({
+          consul,
+          opts,
+          me,
+          log,
+          call,
+          runByConsul: ctx.runByConsul,
+          agentBaseUrl: consul.address.startsWith("unix:") ? undefined : consul.baseUrl,
+          checkToken: ctx.checkToken,
+        }, session);
       } catch (err) {
         // a retry cut short by the deadline: the round before stands
         if (result && cutShort(err)) break;

@@ -10,6 +10,10 @@ export interface ElectOptions {
   lockDelay: number;
   watch: boolean;
   roleExitCodes: boolean;
+  /** A master at warning stays master (the query then answers warning instances too). */
+  allowWarning: boolean;
+  /** IDs of the election check (never counted for health, never bound to the session). */
+  checkIds: string[];
   onMaster?: string[];
   onSlave?: string[];
 }

@@ -12,6 +12,8 @@ export interface QuerySpec {
   /** The service's name (not its ID). */
   service: string;
   tags: string[];
+  /** Only passing instances (default); false with --allow-warning: all but critical ones. */
+  onlyPassing?: boolean;
 }
 
 export type QueryPlan =
@@ -31,12 +33,13 @@ export function queryDnsName(name: string): string {
 
 /** Pure: what to do given the stored query of that name (if any). */
 export function planQuery(existing: PreparedQuery | undefined, spec: QuerySpec): QueryPlan {
+  const onlyPassing = spec.onlyPassing ?? true;
   if (!existing) {
     return {
       action: "create",
       def: {
         Name: spec.name,
-        Service: { Service: spec.service, Tags: spec.tags, OnlyPassing: true },
+        Service: { Service: spec.service, Tags: spec.tags, OnlyPassing: onlyPassing },
       },
     };
   }
@@ -44,7 +47,7 @@ export function planQuery(existing: PreparedQuery | undefined, spec: QuerySpec):
   const sorted = (t: readonly string[] | null | undefined) => [...(t ?? [])].sort().join("\n");
   if (
     svc.Service === spec.service && sorted(svc.Tags) === sorted(spec.tags) &&
-    svc.OnlyPassing === true
+    (svc.OnlyPassing === true) === onlyPassing
   ) {
     return { action: "none", id: existing.ID };
   }
@@ -55,7 +58,7 @@ export function planQuery(existing: PreparedQuery | undefined, spec: QuerySpec):
     def: {
       ...rest,
       Name: spec.name,
-      Service: { ...svc, Service: spec.service, Tags: spec.tags, OnlyPassing: true },
+      Service: { ...svc, Service: spec.service, Tags: spec.tags, OnlyPassing: onlyPassing },
     },
   };
 }

@@ -6,11 +6,20 @@
 import type { ElectOptions } from "./options.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import type { CallOptions } from "../consul/types.ts";
-import { ConsulError } from "../errors.ts";
+import { ConsulError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { contend, type LockHolder, sessionCandidate } from "./lock.ts";
+import { contend, type LockHolder, type LockOutcome, sessionCandidate } from "./lock.ts";
+import {
+  otherPassingMasters,
+  vouchCheck,
+  vouchCheckId,
+  vouchCheckName,
+  vouchFor,
+  vouchKey,
+} from "./vouch.ts";
 import { ensureQuery, queryDnsName, type QueryOutcome, queryTags } from "./query.ts";
-import { ensureSession, serviceCheckIds } from "./session.ts";
+import { electionCheckIds, healthOf, instanceChecks } from "./health.ts";
+import { ensureSession } from "./session.ts";
 import { reregistration, type Role, roleOfTags } from "./tags.ts";
 
 export interface RoundContext {
@@ -21,6 +30,17 @@ export interface RoundContext {
   log: Logger;
   /** Timeout and signal of every consul call. */
   call: CallOptions;
+  /** This run was started by consul (a check): see health.ts. */
+  runByConsul?: boolean;
+  /** The agent's HTTP base URL for the vouch check (undefined: a unix socket). */
+  agentBaseUrl?: string;
+  /** ACL token for the vouch check's header. */
+  checkToken?: string;
+  /** --watch: end an unhealthy holder's session only after this long (see deposeUnhealthy). */
+  deposeGraceMs?: number;
+  /** --watch: since when each holder session was seen unhealthy (kept across rounds). */
+  unhealthySince?: Map<string, number>;
+  now?: () => number;
 }
 
 export interface RoundResult {
@@ -31,10 +51,14 @@ export interface RoundResult {
   session?: string;
   /** Why there is no session (a bound check is critical). */
   blockedBy?: string;
+  /** Why this instance may not be master now (a check not passing). */
+  unhealthy?: string;
   /** Another round is worth it after this long (lock free but not taken, or no session). */
   retryInMs?: number;
   /** Index for a blocking query on the lock key. */
   lockIndex: number;
+  /** The service's name (not its ID): for a blocking query on its health. */
+  serviceName: string;
   tagsWritten: boolean;
   /** The role the service's tags said before this round (undefined: none or both). */
   tagRoleBefore?: Role;
@@ -63,7 +87,14 @@ export async function electRound(
       "",
     );
   }
-  const checks = serviceCheckIds(await consul.agentChecks(call), opts.service);
+  const checks = instanceChecks(await consul.agentChecks(call), opts.service);
+  const election = electionCheckIds(checks, opts, ctx.runByConsul ?? false);
+  // the vouch check is about the lock, which this round settles: not counted, never bound
+  const notCounted = new Set([...election, vouchCheckId(opts.service)]);
+  const health = healthOf(checks, notCounted, opts.allowWarning);
+  // bound to the session: the service's checks, never the election or liveness checks
+  const bound = checks.filter((c) => c.serviceId === opts.service && !notCounted.has(c.checkId))
+    .map((c) => c.checkId).sort();
   let lock = await consul.kvGet(opts.lockKey, call);
 
   const candidate = sessionCandidate(keptSession, lock, { node: me.node, service: opts.service });
@@ -72,7 +103,7 @@ export async function electRound(
     {
       node: me.node,
       service: opts.service,
-      serviceChecks: checks,
+      serviceChecks: bound,
       ttlSeconds: opts.sessionTtl,
       lockDelaySeconds: opts.lockDelay,
     },
@@ -85,6 +116,7 @@ export async function electRound(
   }
   if (session.created) lock = await consul.kvGet(opts.lockKey, call);
   if (session.blockedBy) log.info(`no session, so slave: ${session.blockedBy}`);
+  if (!health.healthy) log.info(`not healthy, so not master: ${health.why}`);
 
   const me_: LockHolder = {
     node: me.node,
@@ -92,34 +124,181 @@ export async function electRound(
     port: service.Port ?? 0,
     service: opts.service,
   };
-  const outcome = await contend(consul, opts.lockKey, session.id, me_, lock, call);
+  let tagsWritten = false;
+  const tag = async (role: Role) => {
+    const reg = reregistration(service, role, opts);
+    if (!reg || tagsWritten) return;
+    await consul.serviceRegister(reg, call);
+    tagsWritten = true;
+    log.info(`tagged ${role}`, { tags: (reg.Tags ?? []).join(",") });
+  };
+  const vKey = vouchKey(opts.lockKey, me.node);
+
+  let outcome: LockOutcome;
+  if (session.id !== undefined && lock.session === session.id && !health.healthy) {
+    // stepping down: slave tag first, then the vouch key, then the lock (an explicit release
+    // has no lock-delay: a healthy instance takes over at once)
+    await tag("slave");
+    await vouchFor(consul, vKey, "slave", session.id, call);
+    await consul.kvPut(opts.lockKey, lock.value ?? "", { ...call, release: session.id });
+    log.info(`released the lock: ${health.why}`);
+    outcome = { role: "slave", free: true, sessionLost: false, index: lock.index };
+  } else {
+    outcome = await contend(consul, opts.lockKey, session.id, me_, lock, call, health.healthy);
+  }
   const sessionId = outcome.sessionLost ? undefined : session.id;
 
-  const reg = reregistration(service, outcome.role, opts);
-  if (reg) {
-    await consul.serviceRegister(reg, call);
-    log.info(`tagged ${outcome.role}`, { tags: (reg.Tags ?? []).join(",") });
+  // a healthy slave ends the session of a holder that is not healthy (its elector may be
+  // slow or dead, or its agent unable to release): the lock then goes after its lock-delay
+  let deposed = false;
+  let recheck = false;
+  if (outcome.role === "slave" && health.healthy && sessionId && outcome.holder && lock.session) {
+    const d = await deposeUnhealthy(ctx, service.Service, outcome.holder, lock.session);
+    deposed = d === "deposed";
+    recheck = d === "later";
+  }
+
+  let waitForTags = false;
+  if (outcome.role === "master") {
+    if (!await vouchFor(consul, vKey, "master", sessionId, call)) {
+      throw new ConsulError(
+        `could not take this node's vouch key ${vKey} (held by another session of node ${me.node})`,
+        409,
+        "",
+      );
+    }
+    // becoming master: tag only once no other passing instance is tagged master (a holder
+    // whose session just ended stays so until its vouch check runs, 1 s; a tagger's master
+    // in a mixed fleet until it is switched over)
+    if (roleOfTags(service.Tags ?? [], opts) !== "master") {
+      waitForTags = !await noOtherMaster(ctx, service.Service);
+    }
+    if (!waitForTags) await tag("master");
+  } else {
+    await tag("slave");
+    // a slave's vouch key missing: its session ended while it was master. Vouch again only
+    // once the catalog has its slave tag (after an agent restart the catalog can lag behind
+    // the agent: the check must not pass while the catalog still says master)
+    const missing = !(await consul.kvGet(vKey, call)).entry;
+    if (!missing || await catalogSaysNotMaster(ctx, service.Service)) {
+      await vouchFor(consul, vKey, "slave", sessionId, call);
+    } else waitForTags = true;
+  }
+  const vouchId = vouchCheckId(opts.service);
+  if (!checks.some((c) => c.checkId === vouchId && c.name === vouchCheckName(vKey))) {
+    const def = vouchCheck(opts.service, ctx.agentBaseUrl, vKey, ctx.checkToken);
+    if (def) {
+      await consul.checkRegister(def, call);
+      log.info("registered the vouch check", { check: vouchId });
+    } else log.warn(`no vouch check (${vouchId}): the agent is not reachable over TCP`);
   }
 
   const query = await ensureQuery(consul, {
     name: opts.queryName,
     service: service.Service,
     tags: queryTags(opts.masterTag, opts.queryTags),
+    onlyPassing: !opts.allowWarning,
   }, call);
   if (query.action !== "none") log.info(`prepared query ${query.action}d`, { id: query.id });
 
   let retryInMs: number | undefined;
-  if (outcome.free) retryInMs = retryDelayMs(opts.lockDelay);
+  if ((outcome.free && health.healthy) || deposed) retryInMs = retryDelayMs(opts.lockDelay);
+  if (waitForTags || recheck) retryInMs = 1_000;
   if (!sessionId) retryInMs = session.blockedBy ? BLOCKED_RETRY_MS : retryDelayMs(0);
   return {
     role: outcome.role,
     master: outcome.holder,
     session: sessionId,
     blockedBy: session.blockedBy,
+    unhealthy: health.why,
     retryInMs,
     lockIndex: outcome.index,
-    tagsWritten: reg !== undefined,
+    serviceName: service.Service,
+    tagsWritten,
     tagRoleBefore: roleOfTags(service.Tags ?? [], opts),
     query: { ...query, dns: queryDnsName(opts.queryName) },
   };
+}
+
+/**
+ * Ends the holder's session when the catalog says its instance is not healthy (as the
+ * prepared query sees it, election and vouch checks aside). With `deposeGraceMs` (--watch),
+ * only once the holder has been seen unhealthy for that long: a live elector releases by itself
+ * (no lock-delay) within a moment, which is faster than ending its session (lock-delay).
+ * Best effort: a refusal (ACLs) is logged and the holder steps down by itself in its next round.
+ */
+async function deposeUnhealthy(
+  ctx: RoundContext,
+  serviceName: string,
+  holder: LockHolder,
+  holderSession: string,
+): Promise<"deposed" | "later" | "no"> {
+  const { consul, opts, log, call } = ctx;
+  const { entries } = await consul.healthService(serviceName, call);
+  const entry = entries.find((e) => e.node === holder.node && e.service.id === holder.service);
+  if (!entry) return "no";
+  // its vouch check says whether its session lives (and starts critical): not a reason; and a
+  // script check that has not run yet may be its election check, in its first run
+  const ignore = electionCheckIds(entry.checks, opts, true);
+  ignore.add(vouchCheckId(holder.service));
+  const health = healthOf(entry.checks, ignore, opts.allowWarning);
+  const seen = ctx.unhealthySince;
+  if (health.healthy) {
+    seen?.delete(holderSession);
+    return "no";
+  }
+  if (seen && ctx.deposeGraceMs !== undefined) {
+    const now = (ctx.now ?? Date.now)();
+    const since = seen.get(holderSession) ?? now;
+    seen.set(holderSession, since);
+    if (now - since < ctx.deposeGraceMs) return "later";
+  }
+  try {
+    await consul.sessionDestroy(holderSession, call);
+    seen?.delete(holderSession);
+    log.info(`ended the session of master ${holder.node}: ${health.why}`);
+    return "deposed";
+  } catch (err) {
+    log.warn(
+      `master ${holder.node} is not healthy (${health.why}) but its session could not be ended: ${
+        describe(err)
+      }`,
+    );
+    return "no";
+  }
+}
+
+/** Waits (bounded, 3 s) until the catalog shows this instance without the master tag. */
+async function catalogSaysNotMaster(ctx: RoundContext, serviceName: string): Promise<boolean> {
+  const { consul, opts, me, call } = ctx;
+  for (let n = 0; n < 13; n++) {
+    const { entries } = await consul.healthService(serviceName, call);
+    const mine = entries.find((e) => e.node === me.node && e.service.id === opts.service);
+    if (mine && !mine.service.tags.includes(opts.masterTag)) return true;
+    if (n === 12) break;
+    await new Promise((r) => setTimeout(r, 250));
+    call.signal?.throwIfAborted();
+  }
+  ctx.log.warn("the catalog still shows this instance as master: not vouched for yet");
+  return false;
+}
+
+/** Waits (bounded, 3 s) until no other passing instance is tagged master in the catalog. */
+async function noOtherMaster(ctx: RoundContext, serviceName: string): Promise<boolean> {
+  const { consul, opts, me, log, call } = ctx;
+  const self = { node: me.node, service: opts.service };
+  for (let n = 0; n < 13; n++) {
+    const { entries } = await consul.healthService(serviceName, call);
+    const others = otherPassingMasters(entries, self, opts.masterTag, opts.allowWarning);
+    if (others.length === 0) return true;
+    if (n === 12) {
+      log.warn(
+        `holding the lock, but ${others.join(", ")} still answers as master: not tagged yet`,
+      );
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+    call.signal?.throwIfAborted();
+  }
+  return false;
 }

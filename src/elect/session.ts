@@ -1,6 +1,7 @@
 /**
  * The election session: bound to the node's `serfHealth` and every check of the service
- * (so a dead node or a failing instance loses the lock by itself), behavior "release", with a
+ * (so a dead node or a failing instance loses the lock by itself), behavior "delete" (the keys it
+ * holds, the lock and its vouch key (vouch.ts), are deleted when it ends without a release), with a
  * TTL renewed by every round. The session ID is kept in local state and reused across runs.
  */
 import type { ConsulClient } from "../consul/client.ts";
@@ -77,7 +78,7 @@ export function sessionMismatch(info: SessionInfo, spec: SessionSpec): string | 
   if (Math.round(info.lockDelayNs / 1e6) !== Math.round(spec.lockDelaySeconds * 1000)) {
     return `its lock delay is ${info.lockDelayNs / 1e9}s, not ${spec.lockDelaySeconds}s`;
   }
-  if (info.behavior !== "release") return `its behavior is ${info.behavior}`;
+  if (info.behavior !== "delete") return `its behavior is ${info.behavior}`;
   return undefined;
 }
 
@@ -130,7 +131,7 @@ export async function ensureSession(
       serviceChecks: spec.serviceChecks.map((id) => ({ id })),
       ttlMs: spec.ttlSeconds * 1000,
       lockDelayMs: spec.lockDelaySeconds * 1000,
-      behavior: "release",
+      behavior: "delete",
     });
     log.debug("created session", { session: id });
     return { id, created: true };

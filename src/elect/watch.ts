@@ -33,7 +33,12 @@ export interface WatchContext {
   onRound?: (result: RoundResult, changed: boolean) => void;
   callTimeoutMs?: number;
   hookTimeoutMs?: number;
+  /** ACL token for the vouch check's header (vouch.ts). */
+  checkToken?: string;
 }
+
+/** A holder seen unhealthy this long without releasing is deposed (its elector may be dead). */
+export const DEPOSE_GRACE_MS = 800;
 
 /** Pure: how long the blocking query on the lock may wait before the next renewal round. */
 export function renewEveryMs(sessionTtlSeconds: number): number {
@@ -41,7 +46,8 @@ export function renewEveryMs(sessionTtlSeconds: number): number {
 }
 
 export async function electWatch(ctx: WatchContext): Promise<void> {
-  const { consul, opts, log, signal } = ctx;
+  const { consul, opts, signal } = ctx;
+  let log = ctx.log;
   const callTimeoutMs = ctx.callTimeoutMs ?? 5_000;
   const hookTimeoutMs = ctx.hookTimeoutMs ?? 60_000;
   const path = statePath(ctx.dataDir, opts.service);
@@ -52,6 +58,11 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
 
   const self = await consul.self(call);
   const me = { node: self.node, address: self.advertiseAddr ?? self.memberAddr };
+  // lines name the consul node (not the host)
+  if (self.node) log = log.withNode(self.node);
+  const agentBaseUrl = consul.address.startsWith("unix:") ? undefined : consul.baseUrl;
+  let healthIndex = 0;
+  const unhealthySince = new Map<string, number>();
   let session = state.session;
   let first = true;
   /** A round completed: on the way out, step down. */
@@ -64,7 +75,20 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
     while (!signal.aborted) {
       let result: RoundResult;
       try {
-        result = await electRound({ consul, opts, me, log, call }, session);
+        result = await electRound(
+          {
+            consul,
+            opts,
+            me,
+            log,
+            call,
+            agentBaseUrl,
+            checkToken: ctx.checkToken,
+            deposeGraceMs: DEPOSE_GRACE_MS,
+            unhealthySince,
+          },
+          session,
+        );
       } catch (err) {
         if (signal.aborted) break;
         if (first) throw err;
@@ -104,21 +128,30 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
       // hooks run one after another, in order, without holding up the election
       if (plan) hooks = hooks.then(() => runHook(plan, ctx.spawnHook, hookTimeoutMs, log));
 
-      if (result.retryInMs !== undefined) {
-        await ctx.sleep(result.retryInMs, signal);
-        continue;
-      }
+      // wake on a change of the lock or of the service's health (a check at warning), or
+      // after half the session TTL (the renewal), or sooner when the round asked to retry
+      const woken = new AbortController();
+      const both = {
+        ...call,
+        signal: AbortSignal.any([signal, woken.signal]),
+        waitMs: result.retryInMs ?? renewMs,
+      };
+      const waits = [
+        consul.kvGet(opts.lockKey, { ...both, index: nextBlockingIndex(0, result.lockIndex) }),
+        consul.healthService(result.serviceName, { ...both, index: healthIndex }).then((h) => {
+          healthIndex = nextBlockingIndex(healthIndex, h.index);
+        }),
+      ];
       try {
-        await consul.kvGet(opts.lockKey, {
-          ...call,
-          index: nextBlockingIndex(0, result.lockIndex),
-          waitMs: renewMs,
-        });
+        await Promise.race(waits);
       } catch (err) {
         if (signal.aborted) break;
         const delay = backoffDelay(failures++, { initialMs: 500, maxMs: 10_000 }, ctx.random);
         log.warn(`watching the lock failed, retrying in ${delay} ms: ${describe(err)}`);
         await ctx.sleep(delay, signal);
+      } finally {
+        woken.abort();
+        await Promise.allSettled(waits);
       }
     }
   } finally {
