@@ -1,0 +1,107 @@
+/**
+ * Where the S3 supervisor's memory goes (issue 17, footprint): the resident set of a deno
+ * process that (a) only waits, (b) imports the S3 registry (the AWS SDK) and waits, (c) also
+ * makes the registry's five calls 5 times against moto, (d) imports the folder registry and
+ * makes the same calls; each sampled 3 s after its last call (VmRSS of /proc/self/status), with
+ * the V8 heap in use. The SDK's own share is (b) − (a).
+ *
+ *   deno run -A scripts/bench/sdk_rss.ts [--reps 3]
+ */
+import { startS3Server } from "../../tests/harness/s3.ts";
+import {
+  benchFlags,
+  commandLine,
+  consulBin,
+  fmtStats,
+  machine,
+  provenance,
+  stats,
+  table,
+  workDir,
+  writeSection,
+} from "./lib.ts";
+
+const NAME = "sdk_rss";
+const flags = benchFlags(NAME, { reps: 3 }, "RSS of a deno process with and without the AWS SDK");
+const SELF = new URL(import.meta.url).pathname;
+
+if (Deno.args[0] === "--child") {
+  const what = Deno.args[1];
+  const enc = (s: string) => new TextEncoder().encode(s);
+  if (what !== "idle") {
+    // deno-lint-ignore no-explicit-any
+    let registry: any;
+    if (what === "folder") {
+      const { FileRegistry } = await import("../../src/registry/file.ts");
+      registry = new FileRegistry({ root: Deno.env.get("ROOT")! });
+    } else {
+      const { S3Registry } = await import("../../src/registry/s3.ts");
+      registry = new S3Registry({
+        bucket: Deno.env.get("BUCKET")!,
+        prefix: "rss",
+        endpoint: Deno.env.get("ENDPOINT")!,
+      });
+    }
+    if (what !== "import") {
+      for (let i = 0; i < 5; i++) {
+        await registry.put(`agents/x${i}`, enc("10.0.0.1"));
+        await registry.list("agents/");
+        await registry.get(`agents/x${i}`, 256);
+        await registry.createIfAbsent(`probe/x${i}`, enc("p"));
+        await registry.delete(`probe/x${i}`);
+      }
+    }
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]);
+  console.log(JSON.stringify({ rss: kb / 1024, heap: Deno.memoryUsage().heapUsed / 1048576 }));
+  Deno.exit(0);
+}
+
+const VARIANTS: [string, string][] = [
+  ["idle", "deno, waiting (the runtime's floor)"],
+  ["import", "the S3 registry imported (AWS SDK loaded), no call"],
+  ["calls", "the S3 registry, its five calls made 5 times against moto"],
+  ["folder", "the folder registry, the same calls"],
+];
+const m = await machine(consulBin());
+const root = await workDir(NAME);
+const s3 = await startS3Server();
+const out = new Map<string, { rss: number; heap: number }[]>();
+try {
+  for (let rep = 0; rep < flags.reps; rep++) {
+    for (const [v] of VARIANTS) {
+      const res = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", SELF, "--child", v],
+        env: { ...s3.env, BUCKET: s3.bucket, ENDPOINT: s3.endpoint, ROOT: `${root}/r${rep}` },
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      const line = new TextDecoder().decode(res.stdout).trim().split("\n").at(-1)!;
+      out.set(v, [...(out.get(v) ?? []), JSON.parse(line)]);
+      console.error(`${v}: ${line}`);
+    }
+  }
+} finally {
+  await s3.stop();
+}
+const med = (v: string, k: "rss" | "heap") => stats(out.get(v)!.map((x) => x[k])).median;
+const rows = VARIANTS.map(([v, label]) => [
+  label,
+  fmtStats(stats(out.get(v)!.map((x) => x.rss)), 1),
+  fmtStats(stats(out.get(v)!.map((x) => x.heap)), 1),
+  (med(v, "rss") - med("idle", "rss")).toFixed(1),
+]);
+const body = `## Where the S3 supervisor's memory goes
+
+The resident set of one deno process, 3 s after its last call (VmRSS), and the V8 heap in use,
+${flags.reps} runs each, MiB as median (min–max): waiting only; with the S3 registry (the AWS SDK)
+imported; with its five calls made; the folder registry with the same calls. The SDK's share of
+a supervisor's footprint is the second row over the first.
+
+${provenance(m, commandLine(NAME))}
+
+${table(["process", "RSS, MiB", "V8 heap used, MiB", "over the floor, MiB"], rows)}
+`;
+await writeSection(NAME, body);
+console.log(body);
