@@ -22,7 +22,6 @@ import {
 } from "./lib.ts";
 
 const NAME = "sdk_rss";
-const flags = benchFlags(NAME, { reps: 3 }, "RSS of a deno process with and without the AWS SDK");
 const SELF = new URL(import.meta.url).pathname;
 
 if (Deno.args[0] === "--child") {
@@ -58,6 +57,7 @@ if (Deno.args[0] === "--child") {
   Deno.exit(0);
 }
 
+const flags = benchFlags(NAME, { reps: 3 }, "RSS of a deno process with and without the AWS SDK");
 const VARIANTS: [string, string][] = [
   ["idle", "deno, waiting (the runtime's floor)"],
   ["import", "the S3 registry imported (AWS SDK loaded), no call"],
