@@ -22,40 +22,7 @@ import {
 } from "./lib.ts";
 
 const NAME = "sdk_rss";
-const SELF = new URL(import.meta.url).pathname;
-
-if (Deno.args[0] === "--child") {
-  const what = Deno.args[1];
-  const enc = (s: string) => new TextEncoder().encode(s);
-  if (what !== "idle") {
-    // deno-lint-ignore no-explicit-any
-    let registry: any;
-    if (what === "folder") {
-      const { FileRegistry } = await import("../../src/registry/file.ts");
-      registry = new FileRegistry({ root: Deno.env.get("ROOT")! });
-    } else {
-      const { S3Registry } = await import("../../src/registry/s3.ts");
-      registry = new S3Registry({
-        bucket: Deno.env.get("BUCKET")!,
-        prefix: "rss",
-        endpoint: Deno.env.get("ENDPOINT")!,
-      });
-    }
-    if (what !== "import") {
-      for (let i = 0; i < 5; i++) {
-        await registry.put(`agents/x${i}`, enc("10.0.0.1"));
-        await registry.list("agents/");
-        await registry.get(`agents/x${i}`, 256);
-        await registry.createIfAbsent(`probe/x${i}`, enc("p"));
-        await registry.delete(`probe/x${i}`);
-      }
-    }
-  }
-  await new Promise((r) => setTimeout(r, 3000));
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]);
-  console.log(JSON.stringify({ rss: kb / 1024, heap: Deno.memoryUsage().heapUsed / 1048576 }));
-  Deno.exit(0);
-}
+const CHILD = new URL("./sdk_rss_child.ts", import.meta.url).pathname;
 
 const flags = benchFlags(NAME, { reps: 3 }, "RSS of a deno process with and without the AWS SDK");
 const VARIANTS: [string, string][] = [
@@ -72,7 +39,7 @@ try {
   for (let rep = 0; rep < flags.reps; rep++) {
     for (const [v] of VARIANTS) {
       const res = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--quiet", SELF, "--child", v],
+        args: ["run", "-A", "--quiet", CHILD, v],
         env: { ...s3.env, BUCKET: s3.bucket, ENDPOINT: s3.endpoint, ROOT: `${root}/r${rep}` },
         stdout: "piped",
         stderr: "inherit",
