@@ -200,9 +200,6 @@ for (const scenario of SCENARIOS) {
       fmtStats(stats(ss.map((s) => s.consul / 1000)), 3),
       depths,
       fmtStats(stats(ss.map((s) => s.cpu)), 2),
-      delay > 0
-        ? fmtStats(stats(ss.map((s) => s.cpu + (s.depth * (delay + flags.jitter / 2)) / 1000)), 2)
-        : "—",
       kinds,
     ]);
     if (delay === Math.max(...delays)) {
@@ -226,10 +223,9 @@ each of which began after the previous one ended (\`scripts/bench/critical_path.
 until consul started: PUT / LIST / GET / DELETE. ${flags.reps} runs per row, interleaved.
 Targets at 25 ms: consul started ≤ 0.20 s (client) and ≤ 0.25 s (a node that claims a place);
 critical path ≤ 3 requests (client) and ≤ 4 (new server). On 2 cores shared by a busy session
-the wall times measure the queue for the CPU, not the node; the CPU seconds the run process
-used until its consul started do not depend on the load, so the last-but-one column gives what
-one node alone on an idle machine would see: its CPU time plus the critical path's requests at
-the added delay (spawning consul and fsyncs not included). Under heavy load requests sent
+the wall times measure the queue for the CPU, not the node. "CPU s": user + system time of the
+run process (all its threads: V8 compiles and collects on helper threads, so it can exceed the
+wall time of a start on an idle machine) when its consul started. Under heavy load requests sent
 together can leave more than the added delay apart and then count as one after the other: the
 critical path here is an upper bound (\`tests/start_path_depth_test.ts\` counts it at 300 ms).
 
@@ -244,7 +240,6 @@ ${
     "consul started, s",
     "critical path, requests",
     "CPU s of run until consul started",
-    "on an idle machine ≈ CPU + path × delay, s",
     "requests until consul started",
   ], rows)
 }
