@@ -159,7 +159,7 @@ async function endToEnd(argv0: string[], build: string): Promise<void> {
       const api = new ConsulClient({ baseUrl: `http://${ip}:8500`, timeoutMs: 2000 });
       await waitFor(() => api.leader(), {
         what: "a leader from the bundled run",
-        timeoutMs: 30_000,
+        timeoutMs: 90_000,
         intervalMs: 250,
       });
       await waitFor(async () => {
@@ -167,7 +167,7 @@ async function endToEnd(argv0: string[], build: string): Promise<void> {
           if (e.name.endsWith("-bundled")) return true;
         }
         return false;
-      }, { what: "the bundled run's heartbeat", timeoutMs: 10_000 });
+      }, { what: "the bundled run's heartbeat", timeoutMs: 60_000 });
     } finally {
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);

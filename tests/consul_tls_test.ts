@@ -61,7 +61,7 @@ Deno.test("every command against an HTTPS-only agent through consul's environmen
       await Deno.mkdir(reg);
 
       const cli = (args: string[], extra: Record<string, string> = {}) =>
-        runCli(args, { env: { ...env, ...extra }, timeoutMs: 20_000 });
+        runCli(args, { env: { ...env, ...extra }, timeoutMs: 60_000 });
 
       const elect = await cli(["elect", "--service", SERVICE, "-d", `${dir}/d1`, "--json"]);
       assert.equal(elect.code, 0, elect.stderr);

@@ -89,7 +89,7 @@ Deno.test("Ctrl-C (SIGINT to the process group) → a client run leaves graceful
         const m = await waitFor(async () => {
           const x = (await server.client.members()).find((y) => y.name === node);
           return x && x.status !== "alive" ? x : undefined;
-        }, { what: "the client's serf status to change", timeoutMs: 15_000, intervalMs: 250 });
+        }, { what: "the client's serf status to change", timeoutMs: 60_000, intervalMs: 250 });
         assert.equal(m.status, "left", "a graceful leave, not a failure");
       } finally {
         try {

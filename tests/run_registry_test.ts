@@ -41,7 +41,7 @@ Deno.test("acceptance 7: a store that ignores conditional writes → run refuses
 
       const advisory = nodes.create({ registry, servers: 1, flags: ["--advisory"] });
       advisory.start();
-      await waitForCluster([advisory], { servers: 1, clients: 0, timeoutMs: 30_000 });
+      await waitForCluster([advisory], { servers: 1, clients: 0, timeoutMs: 90_000 });
       assert.equal(await advisory.mode(), "server");
       assert.equal(
         advisory.logged(/ignores conditional writes: advisory placement/).length,
@@ -90,7 +90,7 @@ Deno.test("acceptance 8: S3 unreachable for 60 s → consul untouched, backoff, 
         const runPids = group.map((n) => n.proc.pid);
         await waitFor(async () => (await listKeys(s3, bucket, "outage/agents/")).length === 2, {
           what: "the heartbeats of both nodes",
-          timeoutMs: 15_000,
+          timeoutMs: 60_000,
         });
 
         // The outage: moto stops; 60 s later it is back at the same address, empty.
@@ -98,7 +98,7 @@ Deno.test("acceptance 8: S3 unreachable for 60 s → consul untouched, backoff, 
         const down = Date.now();
         while (Date.now() - down < OUTAGE_MS) {
           await new Promise((r) => setTimeout(r, 5_000));
-          await waitForCluster(group, { servers: 1, clients: 1, timeoutMs: 10_000 });
+          await waitForCluster(group, { servers: 1, clients: 1, timeoutMs: 30_000 });
           for (const [i, n] of group.entries()) {
             assert.ok(n.running, `${n.name}: run lives on during the outage`);
             assert.equal(await n.consulPid(), pids[i], `${n.name}: consul untouched`);
@@ -116,7 +116,7 @@ Deno.test("acceptance 8: S3 unreachable for 60 s → consul untouched, backoff, 
             keys.some((k) =>
               k.startsWith("outage/servers/") && k.endsWith(`-${view.servers[0].name}`)
             );
-        }, { what: "heartbeats after the outage", timeoutMs: 30_000, intervalMs: 250 });
+        }, { what: "heartbeats after the outage", timeoutMs: 90_000, intervalMs: 250 });
         const resumedMs = Date.now() - up;
         await waitForCluster(group, { servers: 1, clients: 1 });
 

@@ -35,7 +35,7 @@ function randomIp(): string {
 }
 
 /** Polls `cond` every 100 ms until it is true; throws naming `what` after `timeoutMs`. */
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await cond()) return;

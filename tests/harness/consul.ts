@@ -430,7 +430,7 @@ export class Cluster {
   }
 
   /** Waits until every running agent knows the leader and sees all running agents alive. */
-  async waitHealthy(timeoutMs = 30_000): Promise<void> {
+  async waitHealthy(timeoutMs = 60_000): Promise<void> {
     const running = this.agents.filter((a) => a.running);
     await waitFor(async () => {
       for (const a of running) {
