@@ -212,7 +212,7 @@ async function startFixture(ip: string, dataDir: string, pdeathsig: boolean) {
     try {
       child.kill("SIGKILL");
     } catch { /* gone */ }
-  }, 30_000);
+  }, 90_000);
   try {
     for (;;) {
       const m = /STARTED (\d+)\n/.exec(buf);
