@@ -74,7 +74,7 @@ Deno.test("Ctrl-C (SIGINT to the process group) → a client run leaves graceful
           return m?.status === "alive";
         }, {
           what: "the client alive in the server's member list",
-          timeoutMs: 30_000,
+          timeoutMs: 90_000,
           intervalMs: 250,
         });
 

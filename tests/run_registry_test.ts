@@ -104,6 +104,9 @@ Deno.test("acceptance 8: S3 unreachable for 60 s → consul untouched, backoff, 
             assert.equal(await n.consulPid(), pids[i], `${n.name}: consul untouched`);
           }
         }
+        // moto keeps nothing: between its first answer and the bucket's creation a heartbeat
+        // can meet "bucket does not exist" (a wider window on a loaded machine).
+        const restarting = Date.now();
         s3 = await startS3Server({ host, port, bucket });
         const up = Date.now();
 
@@ -119,6 +122,14 @@ Deno.test("acceptance 8: S3 unreachable for 60 s → consul untouched, backoff, 
         }, { what: "heartbeats after the outage", timeoutMs: 90_000, intervalMs: 250 });
         const resumedMs = Date.now() - up;
         await waitForCluster(group, { servers: 1, clients: 1 });
+        // The keys are in the bucket before the log line that follows the write has come
+        // through the pipe to this process: wait (bounded) for the line, then count.
+        for (const n of group) {
+          await waitFor(() => n.logged("heartbeats resumed").length >= 1, {
+            what: `${n.name}: "heartbeats resumed" logged`,
+            timeoutMs: 30_000,
+          });
+        }
 
         for (const [i, n] of group.entries()) {
           const why = n.tail();
@@ -137,13 +148,34 @@ Deno.test("acceptance 8: S3 unreachable for 60 s → consul untouched, backoff, 
           const report = `${n.name}: ${warnings.length} warnings, gaps ${gaps.join(" ")} ms`;
           console.log(report);
           assert.ok(warnings.length >= 5, `failures are logged: ${report}`);
-          assert.ok(warnings.length <= 26, `bounded: ${report}`);
+          // 26 for the 60 s outage; moto's restart under load can make it last longer
+          const outageMs = up - down;
+          assert.ok(warnings.length <= Math.ceil(outageMs / 2_500) + 2, `bounded: ${report}`);
           assert.ok(gaps.every((g) => g >= 450), `spaced out: ${report}`);
           assert.ok(median(gaps) >= 2_000, `backing off: ${report}`);
-          for (const w of warnings) assert.match(String(w.error), /unreachable/, errorOf(w));
+          for (const w of warnings) {
+            const why = w.ts >= restarting ? /unreachable|bucket .* does not exist/ : /unreachable/;
+            assert.match(String(w.error), why, errorOf(w));
+          }
         }
         console.log(`heartbeats resumed ${resumedMs} ms after the registry came back`);
-        assert.ok(resumedMs <= 10_000, `resumed within two ticks: ${resumedMs} ms`);
+        // Resumed within two ticks, in the node's own terms rather than by the wall clock of a
+        // loaded machine: no retry delay is longer than the tick (5 s), and once the store is
+        // back the next attempt writes (at most one attempt already under way fails).
+        for (const n of group) {
+          const failed = n.logged("heartbeat failed; retrying");
+          const after = failed.filter((l) => l.ts >= up);
+          assert.ok(
+            after.length <= 1,
+            `${n.name}: resumed within two ticks: ${after.length} failures after the store was back\n${n.tail()}`,
+          );
+          for (const w of failed) {
+            assert.ok(
+              Number(w.retryInMs) <= 5_000,
+              `${n.name}: a retry waits at most a tick: ${errorOf(w)}`,
+            );
+          }
+        }
       } catch (err) {
         throw new Error(`${(err as Error).message}\n${nodes.tails()}`, { cause: err });
       }
