@@ -3,7 +3,7 @@
  */
 
 export interface WaitOptions {
-  /** Give up after this long (default 10 s). */
+  /** Give up after this long (default 30 s: generous for a loaded 2-core CI machine). */
   timeoutMs?: number;
   /** Pause between attempts (default 100 ms). */
   intervalMs?: number;
@@ -21,7 +21,7 @@ export async function waitFor<T>(
   cond: () => T | Promise<T>,
   opts: WaitOptions,
 ): Promise<NonNullable<T>> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   const intervalMs = opts.intervalMs ?? 100;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
