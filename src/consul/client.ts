@@ -441,6 +441,34 @@ export class ConsulClient {
     });
   }
 
+  /**
+   * PUT /v1/catalog/register of one check's status for another node (`SkipNodeUpdate`): the
+   * owning agent writes its own view back at its next sync. Used to mark a dead node's stale
+   * check critical until its agent returns.
+   */
+  async catalogCheckStatus(
+    check: { node: string; checkId: string; name: string; serviceId: string },
+    status: "critical",
+    output: string,
+    opts?: CallOptions,
+  ): Promise<void> {
+    await this.#request("PUT", "/v1/catalog/register", {
+      ...opts,
+      body: {
+        Node: check.node,
+        SkipNodeUpdate: true,
+        Check: {
+          Node: check.node,
+          CheckID: check.checkId,
+          Name: check.name,
+          ServiceID: check.serviceId,
+          Status: status,
+          Output: output,
+        },
+      },
+    });
+  }
+
   /** GET /v1/health/service/:name — a blocking query when `index` is given. */
   async healthService(
     name: string,

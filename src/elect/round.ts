@@ -5,7 +5,7 @@
  */
 import type { ElectOptions } from "./options.ts";
 import type { ConsulClient } from "../consul/client.ts";
-import type { CallOptions } from "../consul/types.ts";
+import type { CallOptions, ServiceEntry } from "../consul/types.ts";
 import { ConsulError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { contend, type LockHolder, type LockOutcome, sessionCandidate } from "./lock.ts";
@@ -19,7 +19,7 @@ import {
 } from "./vouch.ts";
 import { ensureQuery, queryDnsName, type QueryOutcome, queryTags } from "./query.ts";
 import { electionCheckIds, healthOf, instanceChecks } from "./health.ts";
-import { ensureSession } from "./session.ts";
+import { ensureSession, NODE_CHECK } from "./session.ts";
 import { reregistration, type Role, roleOfTags } from "./tags.ts";
 
 export interface RoundContext {
@@ -268,6 +268,34 @@ async function deposeUnhealthy(
   }
 }
 
+/**
+ * Another instance tagged master whose node is down keeps, in the catalog, the passing vouch
+ * check it had when it died; when its agent comes back, its node turns passing before that
+ * agent has synced its own (critical) view. Marking that stale check critical in the catalog
+ * closes the gap; the owning agent overwrites it with its own status at its next sync.
+ * Best effort (it needs node:write for that node under ACLs).
+ */
+async function markStaleVouches(ctx: RoundContext, entries: ServiceEntry[]): Promise<void> {
+  const { consul, opts, me, log, call } = ctx;
+  for (const e of entries) {
+    if (e.node === me.node || !e.service.tags.includes(opts.masterTag)) continue;
+    const down = e.checks.some((c) => c.checkId === NODE_CHECK && c.status !== "passing");
+    const vouch = e.checks.find((c) => c.checkId === vouchCheckId(e.service.id));
+    if (!down || !vouch || vouch.status === "critical") continue;
+    try {
+      await consul.catalogCheckStatus(
+        { node: e.node, checkId: vouch.checkId, name: vouch.name, serviceId: e.service.id },
+        "critical",
+        `node down while tagged master: not vouched for (marked by ${me.node})`,
+        call,
+      );
+      log.info(`marked the vouch check of ${e.node} critical (node down, tagged master)`);
+    } catch (err) {
+      log.warn(`could not mark the vouch check of ${e.node} critical: ${describe(err)}`);
+    }
+  }
+}
+
 /** Waits (bounded, 3 s) until the catalog shows this instance without the master tag. */
 async function catalogSaysNotMaster(ctx: RoundContext, serviceName: string): Promise<boolean> {
   const { consul, opts, me, call } = ctx;
@@ -289,6 +317,7 @@ async function noOtherMaster(ctx: RoundContext, serviceName: string): Promise<bo
   const self = { node: me.node, service: opts.service };
   for (let n = 0; n < 13; n++) {
     const { entries } = await consul.healthService(serviceName, call);
+    if (n === 0) await markStaleVouches(ctx, entries);
     const others = otherPassingMasters(entries, self, opts.masterTag, opts.allowWarning);
     if (others.length === 0) return true;
     if (n === 12) {
