@@ -58,7 +58,7 @@ Deno.test("holder records and plans round-trip; garbage is rejected", () => {
     address: "127.0.0.1",
     place: 0,
     epoch: 3,
-    raft: { state: "Leader", lastIndex: 7, lastTerm: 2, leader: true },
+    raft: { state: "Leader", lastIndex: 7, lastTerm: 2, leader: true, leaderFor: 30 },
   };
   assert.deepEqual(parseHolderRecord(encodeHolderRecord(r)), r);
   for (
@@ -250,6 +250,65 @@ Deno.test("quorum recovery decisions (I4, I6)", () => {
   const a = decideRecovery(input({ plans: [plan] }));
   assert.equal(a.kind, "apply");
   if (a.kind === "apply") assert.equal(JSON.parse(a.peers)[0].id, id(1));
+});
+
+Deno.test("servers back on new addresses: raft's addresses rewritten, every voter kept", () => {
+  // Raft still names the old addresses 127.0.0.1-3; the records say 10.0.0.1-3.
+  const at = (n: number) => ({ address: `10.0.0.${n}` });
+  const fresh = [rec(2, at(2)), rec(3, at(3))];
+  const base: Partial<RecoveryInput> = {
+    self: { nodeId: id(1), address: "10.0.0.1", lastIndex: 200, lastTerm: 6 },
+    records: fresh,
+    movedWaitSeconds: 3,
+    leaderlessSeconds: 4,
+  };
+  const table: [string, Partial<RecoveryInput>, string, RegExp?][] = [
+    ["all moved, no leader for the short wait: publish", base, "publish"],
+    ["not yet the short wait", { ...base, leaderlessSeconds: 2 }, "wait", /new addresses/],
+    ["a leader exists", { ...base, leaderNow: true }, "none", /a leader exists/],
+    [
+      "one voter missing: an election (or W's lost quorum), not a move",
+      {
+        ...base,
+        records: [rec(2, at(2))],
+      },
+      "none",
+      /an election/,
+    ],
+    [
+      "nobody moved: an election",
+      {
+        ...base,
+        self: { nodeId: id(1), address: "127.0.0.1", lastIndex: 200, lastTerm: 6 },
+        records: [rec(2), rec(3)],
+      },
+      "none",
+      /an election/,
+    ],
+    [
+      "another has the better log: it rewrites",
+      {
+        ...base,
+        self: { nodeId: id(1), address: "10.0.0.1", lastIndex: 1, lastTerm: 1 },
+      },
+      "none",
+      /s2 rewrites|s3 rewrites/,
+    ],
+    ["opted out", { ...base, autoRecover: false }, "none", /auto-recovery is off/],
+  ];
+  for (const [what, over, kind, why] of table) {
+    const d = decideRecovery(input(over));
+    assert.equal(d.kind, kind, `${what}: ${JSON.stringify(d)}`);
+    if (why) assert.match((d as { why: string }).why, why, what);
+  }
+  const d = decideRecovery(input(base));
+  if (d.kind !== "publish") throw new Error("expected a plan");
+  assert.deepEqual(
+    d.plan.survivors.map((s) => s.address).sort(),
+    ["10.0.0.1", "10.0.0.2", "10.0.0.3"],
+    "every voter, at its new address",
+  );
+  assert.equal(d.lossWarning, undefined, "nothing lost");
 });
 
 Deno.test("all servers lost (I5): each policy does what it says", () => {

@@ -14,9 +14,10 @@
  * Repetitions: AUTO_CONSUL_REPS (default 1 in the suite; the issue's 5 by hand).
  */
 import assert from "node:assert/strict";
+import { randomLoopbackIp } from "./harness/consul.ts";
 import {
   inspectRegistry,
-  type Node,
+  Node,
   type NodeSpec,
   readSlots,
   waitForCluster,
@@ -258,6 +259,52 @@ async function allLost(
   });
 }
 
+/**
+ * Acceptance 2: every server restarted at once on a new address with its data and name → raft
+ * still dials the old addresses; the servers rewrite them (peers.json with every voter at its
+ * new address) → leader, 100/100.
+ */
+async function newAddresses(registry: string, env: Record<string, string>): Promise<void> {
+  await withNodes(async (nodes) => {
+    const s = spec(registry, env);
+    try {
+      const group = nodes.start(4, s);
+      const view = await waitForCluster(group, { servers: 3, clients: 1 });
+      await writeKeys(view.servers[0]);
+      await Promise.all(view.servers.map((n) => n.kill9()));
+      const moved = view.servers.map((old) => {
+        const n = new Node({
+          name: old.name,
+          ip: randomLoopbackIp(),
+          dataDir: old.dataDir,
+          spec: s,
+        });
+        nodes.all.push(n);
+        return n;
+      });
+      const t0 = Date.now();
+      for (const n of moved) n.start();
+      const addrs = moved.map((n) => n.rpcAddr);
+      await waitFor(async () => {
+        const leaders = await Promise.all(
+          moved.map((n) => n.client.leader().catch(() => undefined)),
+        );
+        return leaders.every((l) => l !== undefined && l === leaders[0] && addrs.includes(l));
+      }, { what: "a leader among the moved servers", timeoutMs: 90_000, intervalMs: 100 });
+      const leaderS = (Date.now() - t0) / 1000;
+      const again = await waitForCluster([...moved, ...view.clients], {
+        servers: 3,
+        clients: 1,
+        timeoutMs: 90_000,
+      });
+      await checkKeys(again.servers);
+      console.log(`servers on new addresses: leader ${leaderS.toFixed(1)} s after they started`);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${nodes.tails()}`, { cause: err });
+    }
+  });
+}
+
 async function folder(fn: (url: string, env: Record<string, string>) => Promise<void>) {
   const root = await Deno.makeTempDir({ prefix: "auto-consul-quorum-" });
   try {
@@ -272,6 +319,9 @@ function s3Env(s3: S3Server): Record<string, string> {
 }
 
 for (let rep = 1; rep <= REPS; rep++) {
+  Deno.test(`acceptance 2 (folder, rep ${rep}): every server back on a new address → leader, 100/100`, async () => {
+    await folder(newAddresses);
+  });
   Deno.test(`acceptance 4 (folder, rep ${rep}): all servers lost, policy wait, then recover --new-cluster`, async () => {
     await folder((url, env) => allLost(url, env, "wait"));
   });
@@ -289,6 +339,9 @@ for (let rep = 1; rep <= REPS; rep++) {
 Deno.test(`acceptance 3 and 1 on S3 (${REPS} rep(s) each)`, async () => {
   await withS3Server(async (s3) => {
     for (let rep = 1; rep <= REPS; rep++) {
+      Deno.test(`acceptance 2 (folder, rep ${rep}): every server back on a new address → leader, 100/100`, async () => {
+        await folder(newAddresses);
+      });
       Deno.test(`acceptance 4 (folder, rep ${rep}): all servers lost, policy wait, then recover --new-cluster`, async () => {
         await folder((url, env) => allLost(url, env, "wait"));
       });

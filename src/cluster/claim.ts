@@ -256,7 +256,8 @@ export async function claimFromView(
     ...records.filter((r) => r.ageSeconds <= opts.expirySeconds).map((r) => r.node),
   ]);
   const seen = lastSeen(servers, records);
-  const leaderKnown = (opts.leaderKnown ?? false) || leaderInRecords(records, fresh);
+  const leaderKnown = (opts.leaderKnown ?? false) ||
+    leaderInRecords(records, fresh, opts.expirySeconds);
   // A claim created here can let objects written out of sequence above it count (see
   // currentClaims): then they hold the place, and the decision is taken again with them.
   let claiming = false;
@@ -293,7 +294,11 @@ export async function claimFromView(
             epoch: a.epoch,
             holder: old,
           });
-          continue;
+          return {
+            mode: "agent",
+            reason: `the holder of server place ${a.place} came back while it was claimed: ` +
+              `claim retracted, running as a client`,
+          };
         }
       }
       listed.push({ place: a.place, epoch: a.epoch, key, ageSeconds: 0 });

@@ -189,11 +189,18 @@ export async function holderLoop(
   let formed = false;
   let warnedAt = -Infinity;
   let elapsed = 0;
+  let leaderSince: number | undefined;
   while (!signal.aborted) {
     try {
       const self = await deps.consul.self({ signal });
       const leader = await deps.consul.leader({ signal }).catch(() => undefined);
-      const raft = { ...raftFromSelf(self), leader: leader !== undefined };
+      if (leader === undefined) leaderSince = undefined;
+      else leaderSince ??= elapsed;
+      const raft = {
+        ...raftFromSelf(self),
+        leader: leader !== undefined,
+        leaderFor: leaderSince === undefined ? 0 : Math.floor((elapsed - leaderSince) / 1000),
+      };
       await writeRecord(deps.registry, {
         node: opts.node,
         nodeId: self.nodeId,

@@ -44,6 +44,7 @@ export async function watchForPlace(
   let lastSaid = "";
   let saidAt = -Infinity;
   let now = 0;
+  let leaderSince: number | undefined;
   while (!signal.aborted) {
     await deps.sleep(opts.intervalMs, signal);
     now += opts.intervalMs;
@@ -51,15 +52,20 @@ export async function watchForPlace(
     try {
       const members = await deps.consul.members({ signal });
       const alive = members.filter((m) => m.isServer && m.status === "alive").length;
-      if (alive >= opts.servers) continue;
-      // A leaderless cluster's places are not taken (I2): its servers hold the data.
+      // A leaderless cluster's places are not taken (I2): its servers hold the data. A leader
+      // that has just appeared (servers returning from an outage) is not yet reason to replace
+      // anyone either: the servers still on their way get the patience to announce.
       const leader = await deps.consul.leader({ signal }).catch(() => undefined);
+      if (leader === undefined) leaderSince = undefined;
+      else leaderSince ??= now;
+      if (alive >= opts.servers) continue;
+      const patienceMs = CLIENT_PATIENCE * opts.expirySeconds * 1000;
       const r = await takePlace(deps.registry, {
         node: opts.node,
         servers: opts.servers,
         expirySeconds: CLIENT_PATIENCE * opts.expirySeconds,
         freshSeconds: opts.expirySeconds,
-        leaderKnown: leader !== undefined,
+        leaderKnown: leaderSince !== undefined && now - leaderSince >= patienceMs,
         serversLost: opts.serversLost,
         autoRecover: opts.autoRecover,
         recoverAfterSeconds: opts.recoverAfterSeconds,

@@ -78,6 +78,7 @@ export async function watchQuorum(
         autoRecover: opts.autoRecover,
         expirySeconds: opts.expirySeconds,
         waitSeconds: opts.waitSeconds,
+        movedWaitSeconds: Math.min(opts.waitSeconds, Math.max(3, (3 * opts.ticksMs) / 1000)),
         leaderlessSeconds: (deps.now() - lastLeader) / 1000,
         leaderNow: false,
         self: { nodeId: self.nodeId, address: opts.address, ...progress },

@@ -36,6 +36,8 @@ export interface HolderRecord {
     lastTerm: number;
     /** Its agent named a leader when the record was written. */
     leader: boolean;
+    /** For how many seconds, continuously, its agent has named a leader (0: none). */
+    leaderFor?: number;
   };
 }
 
@@ -84,6 +86,7 @@ export function parseHolderRecord(text: string | undefined): HolderRecord | unde
       lastIndex: raft.lastIndex,
       lastTerm: raft.lastTerm,
       leader: raft.leader,
+      leaderFor: isCount(raft.leaderFor) ? raft.leaderFor : 0,
     },
   };
 }
@@ -198,9 +201,19 @@ export function mayTakeStale(i: TakeInput): { ok: boolean; why: string } {
   return { ok: false, why: "no leader exists: a leaderless cluster's places are not taken" };
 }
 
-/** True when a fresh record says its agent knows a leader. */
-export function leaderInRecords(records: readonly SeenRecord[], expirySeconds: number): boolean {
-  return records.some((r) => r.ageSeconds <= expirySeconds && r.raft.leader);
+/**
+ * True when a fresh record says its agent knows a leader — for at least `forSeconds`: a
+ * leader that has just appeared (servers returning from an outage) gives the servers still on
+ * their way time to write their records before their places count as stale.
+ */
+export function leaderInRecords(
+  records: readonly SeenRecord[],
+  expirySeconds: number,
+  forSeconds = 0,
+): boolean {
+  return records.some((r) =>
+    r.ageSeconds <= expirySeconds && r.raft.leader && (r.raft.leaderFor ?? 0) >= forSeconds
+  );
 }
 
 // ---- quorum recovery (I4) ------------------------------------------------------------------
@@ -211,6 +224,11 @@ export interface RecoveryInput {
   expirySeconds: number;
   /** W: how long no leader must have been seen, continuously. */
   waitSeconds: number;
+  /**
+   * How long without a leader before servers that all came back on new addresses get their
+   * addresses rewritten (nothing can be lost: every voter is in the plan). Default W.
+   */
+  movedWaitSeconds?: number;
   /** Seconds since this server last saw a leader (its agent or a fresh record). */
   leaderlessSeconds: number;
   leaderNow: boolean;
@@ -277,13 +295,7 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
   if (!survivors.some((s) => s.nodeId === selfId)) {
     return { kind: "none", why: "this server is not a voter of its raft configuration" };
   }
-  if (survivors.length >= quorum) {
-    return {
-      kind: "none",
-      why:
-        `${survivors.length} of ${i.voters.length} voters are alive (a quorum): an election, not a lost quorum`,
-    };
-  }
+  if (survivors.length >= quorum) return moved(i, survivors);
   const lost = `${survivors.length} of ${i.voters.length} voters alive, ${quorum} needed`;
   if (!i.autoRecover && !i.manual) {
     return { kind: "none", why: `quorum lost (${lost}); auto-recovery is off (--no-auto-recover)` };
@@ -394,4 +406,71 @@ function parseJson(text: string | undefined): Record<string, unknown> | undefine
   } catch {
     return undefined;
   }
+}
+
+/** "ip:8300" or "[v6]:8300" → the IP. */
+function hostOf(addr: string): string {
+  const m = /^\[(.+)\]:\d+$/.exec(addr) ?? /^(.+):\d+$/.exec(addr);
+  return (m ? m[1] : addr).toLowerCase();
+}
+
+/**
+ * A majority is alive and still no leader. When every voter is alive but some on a new
+ * address (servers back on new addresses: raft still dials the old ones), the addresses are
+ * rewritten with peers.json — every voter kept, nothing lost. Otherwise: an election (I6).
+ */
+function moved(
+  i: RecoveryInput,
+  survivors: readonly (Survivor & { lastIndex: number; lastTerm: number })[],
+): RecoveryDecision {
+  const at = new Map(i.voters.map((v) => [v.id.toLowerCase(), hostOf(v.address)]));
+  const movedOnes = survivors.filter((s) => at.get(s.nodeId) !== s.address.toLowerCase());
+  if (movedOnes.length === 0 || survivors.length < i.voters.length) {
+    return {
+      kind: "none",
+      why: `${survivors.length} of ${i.voters.length} voters are alive (a quorum): ` +
+        `an election, not a lost quorum`,
+    };
+  }
+  const names = movedOnes.map((s) => s.node).join(", ");
+  if (!i.autoRecover && !i.manual) {
+    return { kind: "none", why: `servers on new addresses (${names}); auto-recovery is off` };
+  }
+  const wait = i.movedWaitSeconds ?? i.waitSeconds;
+  if (i.leaderlessSeconds < wait && !i.manual) {
+    return {
+      kind: "wait",
+      why: `servers back on new addresses (${names}): rewriting raft's addresses unless a ` +
+        `leader appears`,
+      remainingSeconds: wait - i.leaderlessSeconds,
+    };
+  }
+  if (i.plans.some((p) => p.kind === "peers" && p.ageSeconds < wait) && !i.manual) {
+    return { kind: "none", why: "a recovery plan is being carried out" };
+  }
+  const best =
+    [...survivors].sort((a, b) =>
+      b.lastTerm - a.lastTerm || b.lastIndex - a.lastIndex || (a.node < b.node ? -1 : 1)
+    )[0];
+  if (best.nodeId !== i.self.nodeId.toLowerCase() && !i.manual) {
+    return {
+      kind: "none",
+      why: `servers on new addresses: ${best.node} rewrites raft's addresses`,
+    };
+  }
+  const index = Math.max(...survivors.map((s) => s.lastIndex));
+  return {
+    kind: "publish",
+    plan: {
+      kind: "peers",
+      by: i.node,
+      reason: `every voter is alive but ${names} on new addresses, no leader for ${
+        Math.round(i.leaderlessSeconds)
+      } s`,
+      survivors: survivors.map(({ node, nodeId, address }) => ({ node, nodeId, address })),
+      places: {},
+      survivorIndex: index,
+      highestIndex: index,
+    },
+  };
 }
