@@ -152,3 +152,52 @@ Deno.test("canned S3 errors through the real SDK: access denied, throttled (retr
     }
   });
 });
+
+/**
+ * A conditional create whose first attempt reached the store but whose answer was lost (here:
+ * stored, then answered 503 SlowDown, so the SDK retries and the retry meets 412): the creator
+ * must not conclude it lost. Seen in the boot storm at load (a place claimed, its creator
+ * running as a client). A 412 on the first attempt, or a retry that finds other bytes, is
+ * still "exists".
+ */
+Deno.test("createIfAbsent: a retried create that finds its own bytes was created; others' bytes: exists", async () => {
+  const stored = new Map<string, Uint8Array>();
+  /** What the next PUT does before answering: store then 503, or 503 without storing. */
+  let nextPut: "normal" | "store-then-503" | "503" = "store-then-503";
+  await withCannedS3(async (req) => {
+    const path = new URL(req.url).pathname;
+    if (req.method === "PUT") {
+      const mode = nextPut;
+      nextPut = "normal";
+      if (mode === "503") return s3Error(503, "SlowDown");
+      if (req.headers.get("if-none-match") === "*" && stored.has(path)) {
+        return s3Error(412, "PreconditionFailed");
+      }
+      stored.set(path, new Uint8Array(await req.arrayBuffer()));
+      if (mode === "store-then-503") return s3Error(503, "SlowDown");
+      return new Response(null, { status: 200, headers: { etag: '"e"' } });
+    }
+    if (req.method === "GET") {
+      const body = stored.get(path);
+      return body ? new Response(body.slice().buffer, { status: 200 }) : s3Error(404, "NoSuchKey");
+    }
+    return s3Error(400, "Unexpected");
+  }, async (endpoint) => {
+    const registry = new S3Registry({ bucket: "b-1", prefix: "p", endpoint, maxAttempts: 3 });
+    const enc = (s: string) => new TextEncoder().encode(s);
+    try {
+      // our write landed, its answer was lost, the retry met our own object: created
+      assert.equal(await registry.createIfAbsent("slots/0/0000000001", enc("node-a")), "created");
+      assert.equal(stored.size, 1);
+      // someone else's create of the same key: 412 at the first attempt
+      assert.equal(await registry.createIfAbsent("slots/0/0000000001", enc("node-b")), "exists");
+      // a retried create whose first attempt did not land, meeting another node's object
+      stored.set("/b-1/p/slots/1/0000000001", enc("node-c"));
+      nextPut = "503";
+      assert.equal(await registry.createIfAbsent("slots/1/0000000001", enc("node-d")), "exists");
+      assert.equal(new TextDecoder().decode(stored.get("/b-1/p/slots/1/0000000001")), "node-c");
+    } finally {
+      registry.close();
+    }
+  });
+});

@@ -186,8 +186,13 @@ export class S3Registry implements Registry {
         );
         return "created";
       } catch (err) {
-        if (isConditionFailure(err)) return "exists";
-        throw err;
+        if (!isConditionFailure(err)) throw err;
+        if (attemptsOf(err) <= 1) return "exists";
+        // The SDK retried: an earlier attempt may have created the object and lost its answer
+        // (a timeout, a 5xx after the write). The object is ours when it holds our bytes
+        // (claim bodies name their node, so no other creator writes the same bytes).
+        const now = await this.get(key, body.length);
+        return now !== undefined && sameBytes(now, body) ? "created" : "exists";
       }
     });
   }
@@ -254,6 +259,16 @@ export class S3Registry implements Registry {
       clearTimeout(timer);
     }
   }
+}
+
+/** How many attempts the SDK made for the call that failed with `err` (1 when unknown). */
+function attemptsOf(err: unknown): number {
+  const n = (err as { $metadata?: { attempts?: number } })?.$metadata?.attempts;
+  return typeof n === "number" && n > 0 ? n : 1;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Validates a custom endpoint: an http(s) URL without credentials, path, query. */
