@@ -278,3 +278,44 @@ Deno.test("node: consul that exits unexpectedly is restarted with the same comma
   assert.equal(w.logged(/mode decision/).length, 0, "the mode is not decided again");
   assert.equal(w.logged(/claimed free server place 0/).length, 1);
 });
+
+Deno.test("node: a holder whose consul is slow to answer records itself from its claim on, so its place is not taken", async () => {
+  await using w = await world();
+  w.consul.silent = true;
+  const records: string[] = [];
+  const code = await w.time.drive(runNode(w.options({ servers: 1 }), w.deps()), 60_000, (t) => {
+    const r = w.registry.objects.get("holders/c1");
+    if (r) records.push(new TextDecoder().decode(r.body));
+    if (t >= 20_000) w.consul.silent = false; // more than 3 expiry windows of silence
+    if (t >= 40_000) w.stop.abort("SIGTERM");
+  });
+  assert.equal(code, 0);
+  const starting = records.filter((r) => JSON.parse(r).raft.state === "Starting");
+  assert.ok(starting.length > 0, "a starting record while consul was silent");
+  const first = JSON.parse(starting[0]);
+  assert.equal(first.place, 0);
+  assert.equal(first.address, "10.0.0.9");
+  const nodeId = (await Deno.readTextFile(`${w.dataDir}/server/node-id`)).trim();
+  assert.equal(first.nodeId, nodeId, "the node-id consul will read from its data dir");
+  // written every tick while silent: never older than the expiry while the place was claimed
+  const distinct = new Set(starting).size;
+  assert.ok(distinct >= 1 && starting.length >= 5, `records: ${starting.length}`);
+  assert.deepEqual(w.registry.keys("slots/"), ["slots/0/0000000001"], "nobody took the place");
+});
+
+Deno.test("node: a server whose place was taken leaves raft before running as a client", async () => {
+  await using w = await world();
+  let planted = false;
+  await w.time.drive(runNode(w.options({ servers: 1 }), w.deps()), 120_000, (t) => {
+    if (!planted && t >= 10_000 && w.consul.running?.isServer) {
+      w.registry.plant("slots/0/0000000002", "other");
+      planted = true;
+    }
+    if (planted && w.consul.running && !w.consul.running.isServer) w.stop.abort("SIGTERM");
+  });
+  assert.ok(planted);
+  assert.equal(w.consul.leaves, 1, "one graceful leave before stepping down");
+  assert.equal(w.consul.agents[0].isServer, true);
+  assert.equal(w.consul.agents.at(-1)!.isServer, false, "running as a client afterwards");
+  assert.equal(w.logged(/stepping down to a client/).length, 1);
+});

@@ -232,3 +232,68 @@ export async function holderLoop(
   }
   return undefined;
 }
+
+/** consul's node-id in its data dir, created (a random UUID) when absent: consul reads it. */
+export async function ensureNodeId(consulDataDir: string): Promise<string> {
+  const path = `${consulDataDir}/node-id`;
+  try {
+    const id = (await Deno.readTextFile(path)).trim().toLowerCase();
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) return id;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  const id = crypto.randomUUID();
+  await Deno.mkdir(consulDataDir, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(path, id, { mode: 0o600 });
+  return id;
+}
+
+export interface StartingOptions {
+  node: string;
+  /** The join address from the flags (advertise, else bind); none when bind is 0.0.0.0. */
+  address: string;
+  held: { place: number; epoch: number };
+  ticksMs: number;
+  /** consul's data dir of this server (its node-id is read or made there). */
+  consulDataDir: string;
+  /** How long at most (a consul that never answers must not keep the place alive). */
+  maxMs: number;
+}
+
+/**
+ * A new holder announces itself from the moment it claimed its place until its consul first
+ * answers (I1): a record every tick, state "Starting", bounded by `maxMs`. Without it a slow
+ * start (seconds on a loaded machine) looked like a dead or junk holder, and another node took
+ * the place while this one still started as a server: four voters for `-s 3`.
+ */
+export async function announceStarting(
+  opts: StartingOptions,
+  deps: { registry: Registry; sleep: Sleep; log: Logger },
+  signal: AbortSignal,
+): Promise<void> {
+  let nodeId: string;
+  try {
+    nodeId = await ensureNodeId(opts.consulDataDir);
+  } catch (err) {
+    deps.log.warn("cannot prepare consul's node-id: no record before consul answers", {
+      error: describe(err),
+    });
+    return;
+  }
+  for (let elapsed = 0; !signal.aborted && elapsed <= opts.maxMs; elapsed += opts.ticksMs) {
+    try {
+      await writeRecord(deps.registry, {
+        node: opts.node,
+        nodeId,
+        address: opts.address,
+        place: opts.held.place,
+        epoch: opts.held.epoch,
+        raft: { state: "Starting", lastIndex: 0, lastTerm: 0, leader: false, leaderFor: 0 },
+      });
+    } catch (err) {
+      if (signal.aborted) return;
+      deps.log.debug("starting record not written", { error: describe(err) });
+    }
+    await deps.sleep(opts.ticksMs, signal).catch(() => {});
+  }
+}

@@ -9,7 +9,7 @@
  * stop signal, log), like `elect/watch.ts`, so the whole life is tested without a process
  * and without waiting. `commands/run.ts` wires the real ones.
  */
-import { agentCommand, serverJoinsOnly } from "../consul/agent_args.ts";
+import { agentCommand, consulDataDir, serverJoinsOnly } from "../consul/agent_args.ts";
 import { warnLeaveOverride, writeAgentConfig } from "../consul/agent_config.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import type { ConsulProcess, LineHandler } from "../consul/process.ts";
@@ -24,6 +24,7 @@ import {
 } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { liveMembers, type Member } from "../registry/heartbeats.ts";
+import { parseJoinAddress } from "../registry/layout.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
 import { retryTransient } from "../util/retry.ts";
@@ -34,7 +35,7 @@ import type { HeldPlace } from "./places.ts";
 import { heartbeatLoop, waitForAgent } from "./beat.ts";
 import { joinAll, stayJoined } from "./join.ts";
 import { decideMode, type ModeOptions } from "./mode.ts";
-import { holderLoop, type PlaceLost } from "./holder.ts";
+import { announceStarting, holderLoop, type PlaceLost } from "./holder.ts";
 import { watchForPlace } from "./promote.ts";
 import { prepareRecovery, type Recovery, watchQuorum } from "./quorum.ts";
 import { RECOVER_AFTER_EXPIRIES, type ServersLostPolicy } from "./recovery.ts";
@@ -90,10 +91,18 @@ export interface RecoveryConfig {
 /** A started consul (reporting what its start found, e.g. a leftover, is the spawner's job). */
 export type NodeConsul = ConsulProcess;
 
+/** A starting holder's records stop after this many expiry windows without an answer. */
+const STARTING_RECORDS_EXPIRIES = 5;
+/** A stepping-down server waits this long for its graceful leave. */
+const LEAVE_TIMEOUT_MS = 15_000;
+
 export interface NodeDeps {
   /** Starts `consul <args>` with the given output handler. */
   spawn: (args: readonly string[], onLine: LineHandler) => Promise<NodeConsul>;
-  consul: Pick<ConsulClient, "self" | "members" | "leader" | "join" | "raftConfiguration">;
+  consul: Pick<
+    ConsulClient,
+    "self" | "members" | "leader" | "join" | "raftConfiguration" | "leave"
+  >;
   /** The registry; required when `modeFrom` is "decide". Without it: no heartbeat, no join. */
   registry?: Registry;
   sleep: Sleep;
@@ -317,7 +326,27 @@ async function superviseOnce(
       if (!registry) return;
       // Polled often: the first heartbeat and the first join read wait for this (a cold
       // cluster forms only once its servers have announced themselves).
-      if (!await waitForAgent(deps.consul, deps.sleep, loops.signal, AGENT_POLL_MS)) return;
+      // A holder announces itself while its consul starts (I1): see announceStarting.
+      const starting = new AbortController();
+      const earlyAddress = parseJoinAddress(opts.advertise ?? "") ?? parseJoinAddress(opts.bind);
+      const early = server && held && earlyAddress !== undefined
+        ? announceStarting(
+          {
+            node: opts.node,
+            address: earlyAddress,
+            held,
+            ticksMs: opts.ticksSeconds * 1000,
+            consulDataDir: consulDataDir(opts.dataDir, "server"),
+            maxMs: STARTING_RECORDS_EXPIRIES * opts.expirySeconds * 1000,
+          },
+          { registry, sleep: deps.sleep, log: log.child("place") },
+          starting.signal,
+        )
+        : Promise.resolve();
+      const answered = await waitForAgent(deps.consul, deps.sleep, loops.signal, AGENT_POLL_MS);
+      starting.abort();
+      await early;
+      if (!answered) return;
       let address: string;
       try {
         address = announceAddress(opts, await deps.consul.self({ signal: loops.signal }));
@@ -376,9 +405,16 @@ async function superviseOnce(
             { node: opts.node, address, held, ticksMs },
             { registry, consul: deps.consul, sleep: deps.sleep, log: log.child("place") },
             loops.signal,
-          ).then((l) => {
+          ).then(async (l) => {
             if (!l) return;
             lost = l;
+            // Leave raft before running as a client (I1): a server that stops without leaving
+            // keeps its voter entry, and autopilot never removes it while the node (now a
+            // client under the same name) is alive: one voter too many, for good.
+            await deps.consul.leave({ signal: AbortSignal.timeout(LEAVE_TIMEOUT_MS) }).catch(
+              (err) =>
+                log.warn("could not leave raft before stepping down", { error: describe(err) }),
+            );
             iteration.abort("SIGTERM");
           })
           : Promise.resolve(),

@@ -82,9 +82,13 @@ export class ConsulWorld {
     return Promise.resolve(agent);
   };
 
+  /** While true, a running agent does not answer yet (a slow start on a loaded machine). */
+  silent = false;
+
   #answering(): FakeAgent {
     const a = this.running;
     if (!a) throw new ConsulUnreachableError("consul agent is not running (test)");
+    if (this.silent) throw new ConsulUnreachableError("consul agent does not answer yet (test)");
     return a;
   }
 
@@ -93,6 +97,9 @@ export class ConsulWorld {
     const me: Member = { ...serverMember(this.node, this.address), isServer: a.isServer };
     return [me, ...this.others];
   }
+
+  /** Graceful leaves asked of this agent. */
+  leaves = 0;
 
   client = {
     self: (): Promise<AgentSelf> =>
@@ -119,6 +126,12 @@ export class ConsulWorld {
       Promise.resolve().then(() => {
         this.#answering();
         this.joins.push(addr);
+      }),
+    /** A graceful leave (a server stepping down leaves raft first): counted. */
+    leave: (): Promise<void> =>
+      Promise.resolve().then(() => {
+        this.#answering();
+        this.leaves++;
       }),
     /** This agent's own raft configuration: itself as the only voter when it is a server. */
     raftConfiguration: (): Promise<RaftConfiguration> =>
