@@ -4,7 +4,8 @@
  *
  * 4. kill -9 of the consul under run → restarted by run, rejoined, heartbeats continue.
  *    kill -9 of a whole server node (run and consul) → after the expiry a node started
- *    afterwards takes its place (a new epoch of the same place), the cluster is back to 3
+ *    afterwards, or the running client, takes its place (a new epoch of the same place: never
+ *    both), the cluster is back to 3
  *    voters with a leader, and the dead server is gone from raft (autopilot).
  * 5. All 3 servers stopped at once with SIGINT and started again with the same data dirs, after
  *    their heartbeats expired → a leader again, and 100 KV keys written before the stop are all
@@ -161,7 +162,7 @@ Deno.test("acceptance 4: kill -9 of the consul under run → restarted, rejoined
   });
 });
 
-Deno.test("acceptance 4: kill -9 of a whole server node → a new node takes its place after the expiry", async () => {
+Deno.test("acceptance 4: kill -9 of a whole server node → a node takes its place after the expiry", async () => {
   await withRegistry(async (nodes, spec) => {
     const group = nodes.start(4, spec);
     const view = await waitForCluster(group, { servers: 3, clients: 1 });
@@ -179,13 +180,22 @@ Deno.test("acceptance 4: kill -9 of a whole server node → a new node takes its
       clients: 1,
       timeoutMs: 90_000,
     });
-    console.log(`a new server replaced the dead one in ${Date.now() - started} ms`);
-
-    assert.ok(after.servers.includes(newcomer), "the new node is a server");
+    // Whoever takes the place first replaces the dead server: the node started for it, or the
+    // running client whose promotion watch sees the same stale place (docs/recovery.md: both
+    // wait until a leader has been known for the patience, so either may be first).
+    const replacement = after.servers.find((n) => !view.servers.includes(n));
+    console.log(
+      `${replacement?.name} replaced the dead server in ${Date.now() - started} ms`,
+    );
+    assert.ok(replacement, "a node that was not a server before is one now");
+    assert.ok(
+      replacement === newcomer || replacement === view.clients[0],
+      "the replacement is the newcomer or the former client",
+    );
     assert.ok(!after.voters.some((s) => s.address === dead.rpcAddr), "dead server gone from raft");
-    assert.equal(await newcomer.mode(), "server");
+    assert.equal(await replacement.mode(), "server");
     assert.deepEqual(
-      JSON.parse(await Deno.readTextFile(`${newcomer.dataDir}/place.json`)),
+      JSON.parse(await Deno.readTextFile(`${replacement.dataDir}/place.json`)),
       { place: held.place, epoch: held.epoch + 1 },
     );
     const registry = await inspectRegistry(spec.registry, spec.env);
@@ -193,7 +203,7 @@ Deno.test("acceptance 4: kill -9 of a whole server node → a new node takes its
       const claims = (await readSlots(registry)).get(held.place);
       assert.deepEqual(claims, [
         { epoch: held.epoch, node: dead.name },
-        { epoch: held.epoch + 1, node: newcomer.name },
+        { epoch: held.epoch + 1, node: replacement.name },
       ]);
     } finally {
       registry.close();
