@@ -39,7 +39,7 @@ export function criticalPath<T extends Timed>(
 ): CriticalPath<T> {
   const from = window.from ?? -Infinity;
   const until = window.until ?? Infinity;
-  const inside = records.filter((r) => r.start >= from && r.end <= until);
+  const inside = records.filter((r) => r.start >= from && r.end <= until && answered(r));
   const byEnd = [...inside].sort((a, b) => a.end - b.end || a.start - b.start);
   const chain: T[] = [];
   let last = -Infinity;
@@ -51,6 +51,14 @@ export function criticalPath<T extends Timed>(
   }
   const requestMs = chain.reduce((s, r) => s + (r.end - r.start), 0);
   return { chain, depth: chain.length, requestMs, considered: inside.length };
+}
+
+/**
+ * A request still unanswered when the window ends (the proxy records status 0 until its answer
+ * comes) cannot have been waited on: e.g. a starting holder's record, sent beside consul's start.
+ */
+function answered(r: Timed): boolean {
+  return r.status !== 0;
 }
 
 /** Requests of `records` that overlap the chain's i-th request (went out beside it). */
@@ -74,7 +82,7 @@ export function formatCriticalPath<T extends Timed>(
   until: number,
 ): string {
   const cp = criticalPath(records, { from: launch, until });
-  const inside = records.filter((r) => r.start >= launch && r.end <= until);
+  const inside = records.filter((r) => r.start >= launch && r.end <= until && answered(r));
   const lines = [
     `critical path: ${cp.depth} requests one after the other, ${cp.requestMs.toFixed(0)} ms ` +
     `of ${(until - launch).toFixed(0)} ms from launch to consul started ` +

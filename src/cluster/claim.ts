@@ -139,6 +139,12 @@ export async function readRegistryView(
   opts: { node: string; servers: number; expirySeconds: number; mightHold: boolean },
   log: Logger,
 ): Promise<RegistryView> {
+  // A node that held a place before (local state) will need the records and plans: they go
+  // out beside the listings, so a restart waits for two requests in a row, not three.
+  const early = opts.mightHold
+    ? Promise.all([readRecords(registry, log), readPlans(registry, log)])
+    : undefined;
+  early?.catch(() => {}); // awaited below when needed; a failure then surfaces there
   const [listed, servers] = await Promise.all([
     listClaims(registry, opts.servers, log),
     readHeartbeats(registry, "servers", log),
@@ -148,8 +154,8 @@ export async function readRegistryView(
   const [claims, liveServers, records, plans] = await Promise.all([
     needed ? withHolders(registry, listed, log) : undefined,
     withAddresses(registry, freshestPerNode(servers, opts.expirySeconds), log),
-    needed ? readRecords(registry, log) : undefined,
-    needed ? readPlans(registry, log) : undefined,
+    needed ? (early ? early.then((r) => r[0]) : readRecords(registry, log)) : undefined,
+    needed ? (early ? early.then((r) => r[1]) : readPlans(registry, log)) : undefined,
   ]);
   return { listed, claims, bodiesSkipped: !needed, servers, liveServers, records, plans };
 }

@@ -344,8 +344,8 @@ async function superviseOnce(
         )
         : Promise.resolve();
       const answered = await waitForAgent(deps.consul, deps.sleep, loops.signal, AGENT_POLL_MS);
-      starting.abort();
-      await early;
+      starting.abort(); // it stops at once; not awaited, so the first heartbeat is not delayed
+      early.catch(() => {});
       if (!answered) return;
       let address: string;
       try {

@@ -192,7 +192,7 @@ export class Partitions {
 async function sweepLeftovers(): Promise<void> {
   const out = await nft(["list", "tables"]).catch(() => "");
   for (const line of out.split("\n")) {
-    const m = new RegExp(`^table inet (${PREFIX}(\\d+)_\\d+)$`).exec(line.trim());
+    const m = new RegExp(`^table inet (${PREFIX}(\\d+)_[0-9a-f]+)$`).exec(line.trim());
     if (!m) continue;
     const pid = Number(m[2]);
     let alive = true;
@@ -208,7 +208,9 @@ async function sweepLeftovers(): Promise<void> {
 /** Runs `fn` with a fresh table; the table (and so every cut) is deleted whatever happens. */
 export async function withPartitions<T>(fn: (net: Partitions) => Promise<T>): Promise<T> {
   await sweepLeftovers();
-  const table = `${PREFIX}${Deno.pid}_${++seq}`;
+  // Test files run as workers of one process (deno test --parallel): same pid, separate
+  // module state, so the name carries a random part as well.
+  const table = `${PREFIX}${Deno.pid}_${++seq}${crypto.randomUUID().replace(/-/g, "").slice(0, 8)}`;
   await nft(
     ["-f", "-"],
     `table inet ${table} {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n`,

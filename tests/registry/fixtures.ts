@@ -132,8 +132,9 @@ export function s3Backend(server: S3Server): Backend {
           }
         },
         makeOlder: async (_keys: string[], seconds: number) => {
-          // LastModified and Date have one-second resolution; whole seconds apart stay apart
-          await new Promise((r) => setTimeout(r, seconds * 1000 + 200));
+          // LastModified and the Date header are whole seconds (truncated), so an age read
+          // back can be up to a second short: wait a second and a half beyond `seconds`.
+          await new Promise((r) => setTimeout(r, seconds * 1000 + 1500));
         },
       });
     },
