@@ -10,8 +10,8 @@
  * 3. Clients started first, servers a while later → the clients join once servers appear,
  *    without restarts (same run process, same consul pid, no "restarting consul").
  *
- * Repetitions: AUTO_CONSUL_REPS (default 10, the issue's count: about 2.5 minutes on 2 cores;
- * fewer for a quick local run).
+ * Repetitions: AUTO_CONSUL_REPS (default 3 in the suite, which must stay near 12 minutes on 2
+ * cores; AUTO_CONSUL_REPS=10 runs the issue's count, about 3 minutes more).
  */
 import assert from "node:assert/strict";
 import { runCli } from "./harness/cli.ts";
@@ -27,7 +27,7 @@ import {
 import { type S3Server, withS3Server } from "./harness/s3.ts";
 
 const REPS = (() => {
-  const raw = Deno.env.get("AUTO_CONSUL_REPS") ?? "10";
+  const raw = Deno.env.get("AUTO_CONSUL_REPS") ?? "3";
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 100) {
     throw new RangeError(`invalid AUTO_CONSUL_REPS "${raw}": expected a whole number 1..100`);
