@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import { contend, type LockHolder, type LockOutcome, sessionCandidate } from "./lock.ts";
 import {
   otherPassingMasters,
+  takeVouchKey,
   vouchCheck,
   vouchCheckId,
   vouchCheckName,
@@ -40,6 +41,8 @@ export interface RoundContext {
   deposeGraceMs?: number;
   /** --watch: since when each holder session was seen unhealthy (kept across rounds). */
   unhealthySince?: Map<string, number>;
+  /** Told each session this round creates (--watch ends them on the way out). */
+  onSessionCreated?: (id: string) => void;
   now?: () => number;
 }
 
@@ -114,6 +117,7 @@ export async function electRound(
   if (candidate?.adopted && session.id === candidate.id && keptSession) {
     await consul.sessionDestroy(keptSession, call).catch(() => {});
   }
+  if (session.created && session.id !== undefined) ctx.onSessionCreated?.(session.id);
   if (session.created) lock = await consul.kvGet(opts.lockKey, call);
   if (session.blockedBy) log.info(`no session, so slave: ${session.blockedBy}`);
   if (!health.healthy) log.info(`not healthy, so not master: ${health.why}`);
@@ -160,9 +164,9 @@ export async function electRound(
 
   let waitForTags = false;
   if (outcome.role === "master") {
-    if (!await vouchFor(consul, vKey, "master", sessionId, call)) {
+    if (!await takeVouchKey(consul, vKey, sessionId, me.node, call, log)) {
       throw new ConsulError(
-        `could not take this node's vouch key ${vKey} (held by another session of node ${me.node})`,
+        `could not take this node's vouch key ${vKey} (held by a session of another node)`,
         409,
         "",
       );

@@ -24,6 +24,7 @@
  */
 import type { ConsulClient } from "../consul/client.ts";
 import type { CallOptions, ServiceCheckDefinition, ServiceEntry } from "../consul/types.ts";
+import type { Logger } from "../log.ts";
 
 export function vouchCheckId(serviceId: string): string {
   return `auto-consul-elect:${serviceId}`;
@@ -94,6 +95,37 @@ export async function vouchFor(
   // missing (deleted with an ended session), or held by an older session of this node
   if (cur.session !== undefined) return true;
   return await consul.kvPut(key, "", call);
+}
+
+/**
+ * The master's side of vouchFor: take the vouch key with `session`. When the key is held by
+ * another session of this same node (an elector of this node whose session outlived it: a
+ * `--watch` stopped while its session could not be destroyed, a `--once` run with another data
+ * dir), that session is stale — this node's elector holding `session` holds the lock — so it
+ * is ended (consul deletes the key, behavior "delete") and the key is taken. A key held by a
+ * session of another node is not touched: false, the caller must not tag master.
+ */
+export async function takeVouchKey(
+  consul: ConsulClient,
+  key: string,
+  session: string | undefined,
+  node: string,
+  call: CallOptions,
+  log: Logger,
+): Promise<boolean> {
+  if (await vouchFor(consul, key, "master", session, call)) return true;
+  if (session === undefined) return false;
+  const holder = (await consul.kvGet(key, call)).session;
+  if (holder === undefined || holder === session) {
+    return await vouchFor(consul, key, "master", session, call);
+  }
+  const info = await consul.sessionInfo(holder, call);
+  if (info !== undefined && info.node !== node) return false;
+  if (info !== undefined) {
+    await consul.sessionDestroy(holder, call);
+    log.warn(`ended session ${holder} of this node: it held the vouch key ${key}, stale`);
+  }
+  return await vouchFor(consul, key, "master", session, call);
 }
 
 /**

@@ -18,6 +18,7 @@ import { sessionCandidate } from "./lock.ts";
 import { electRound, type RoundResult } from "./round.ts";
 import { type ElectState, readState, sameState, statePath, writeState } from "./state.ts";
 import { reregistration } from "./tags.ts";
+import { vouchKey } from "./vouch.ts";
 
 export interface WatchContext {
   consul: ConsulClient;
@@ -65,8 +66,8 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
   const unhealthySince = new Map<string, number>();
   let session = state.session;
   let first = true;
-  /** A round completed: on the way out, step down. */
-  let ran = false;
+  /** Sessions this watch created: whatever a round cut short by the signal took, they hold. */
+  const created = new Set<string>();
   let failures = 0;
   let hooks: Promise<unknown> = Promise.resolve();
   const renewMs = renewEveryMs(opts.sessionTtl);
@@ -86,6 +87,7 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
             checkToken: ctx.checkToken,
             deposeGraceMs: DEPOSE_GRACE_MS,
             unhealthySince,
+            onSessionCreated: (id) => created.add(id),
           },
           session,
         );
@@ -124,7 +126,6 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
       state = next;
       ctx.onRound?.(result, changed || first);
       first = false;
-      ran = true;
       // hooks run one after another, in order, without holding up the election
       if (plan) hooks = hooks.then(() => runHook(plan, ctx.spawnHook, hookTimeoutMs, log));
 
@@ -155,8 +156,9 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
       }
     }
   } finally {
-    if (ran) {
-      await stepDown(consul, opts, session, me, log);
+    // a round that ran, or one cut short after taking a session: step down (only what is ours)
+    if (!first || created.size > 0 || (signal.aborted && session !== undefined)) {
+      await stepDown(consul, opts, [session, ...created], me, log);
       await writeState(path, {}).catch((err) => log.error(describe(err)));
     }
     const giveUp = new AbortController();
@@ -167,13 +169,13 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
 
 /**
  * Leaving the election: tag slave first (the query must never answer with two masters), then
- * release the lock (no lock-delay for an explicit release), then destroy the session. Each
+ * release the vouch key and the lock (no lock-delay for an explicit release), then destroy the session. Each
  * step is bounded and logged when it fails; none throws.
  */
 async function stepDown(
   consul: ConsulClient,
   opts: ElectOptions,
-  session: string | undefined,
+  sessions: readonly (string | undefined)[],
   me: { node: string },
   log: Logger,
 ): Promise<void> {
@@ -185,13 +187,21 @@ async function stepDown(
   } catch (err) {
     log.warn(`could not tag the service slave on the way out: ${describe(err)}`);
   }
-  const ours = new Set(session ? [session] : []);
+  const ours = new Set(sessions.filter((id) => id !== undefined));
   try {
     const lock = await consul.kvGet(opts.lockKey, call);
-    // a round cut short by the signal may have taken the lock with a session made in it
-    const found = sessionCandidate(session, lock, { node: me.node, service: opts.service });
+    // a round cut short by the signal may have taken the lock with a session whose creation
+    // it could not report
+    const found = sessionCandidate(sessions[0], lock, { node: me.node, service: opts.service });
     if (found?.adopted && (await consul.sessionInfo(found.id, call))?.node === me.node) {
       ours.add(found.id);
+    }
+    // the vouch key before the lock (round.ts's order), so it stays a slave's plain key even
+    // when destroying the session fails below
+    const vKey = vouchKey(opts.lockKey, me.node);
+    const vouch = await consul.kvGet(vKey, call);
+    if (vouch.session && ours.has(vouch.session)) {
+      await consul.kvPut(vKey, "", { ...call, release: vouch.session });
     }
     if (lock.session && ours.has(lock.session)) {
       await consul.kvPut(opts.lockKey, lock.value ?? "", { ...call, release: lock.session });
