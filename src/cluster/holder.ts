@@ -11,7 +11,7 @@ import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
 import { mapLimit } from "../util/pool.ts";
 import { parseSlotKey, SLOTS_DIR } from "../registry/layout.ts";
-import { parseClaimBody } from "./places.ts";
+import { currentClaims, parseClaimBody } from "./places.ts";
 import {
   CLUSTER_FORMED_KEY,
   encodeHolderRecord,
@@ -122,13 +122,12 @@ export async function currentClaim(
   place: number,
 ): Promise<{ epoch: number; node?: string } | undefined> {
   const listing = await registry.list(`${SLOTS_DIR}/${place}/`);
-  let best: { epoch: number; key: string } | undefined;
-  for (const o of listing.objects) {
+  const parsed = listing.objects.flatMap((o) => {
     const p = parseSlotKey(o.key);
-    if (p && p.place === place && (!best || p.epoch > best.epoch)) {
-      best = { epoch: p.epoch, key: o.key };
-    }
-  }
+    return p && p.place === place ? [{ ...p, key: o.key }] : [];
+  });
+  // the same rule as every reader (places.ts): an epoch written far ahead does not count
+  const best = currentClaims(parsed)[0];
   if (!best) return undefined;
   return { epoch: best.epoch, node: parseClaimBody(await readBody(registry, best.key)) };
 }
