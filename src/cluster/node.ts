@@ -30,7 +30,7 @@ import type { Sleep } from "../util/backoff.ts";
 import { retryTransient } from "../util/retry.ts";
 import { announceAddress } from "./announce.ts";
 import { releaseClaim } from "./claim.ts";
-import { serverWarnings } from "./server_warnings.ts";
+import { decisionWarnings } from "./server_warnings.ts";
 import type { HeldPlace } from "./places.ts";
 import { heartbeatLoop, waitForAgent } from "./beat.ts";
 import { joinAll, stayJoined } from "./join.ts";
@@ -159,14 +159,7 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
     );
     if (!decided) return 0; // stopped before deciding: nothing was started
     log.info(decided.reason, { mode: decided.mode });
-    for (
-      const w of serverWarnings({
-        ...opts,
-        mode: decided.mode,
-        place: decided.explicit ? undefined : decided.place,
-        liveServers: decided.liveServers?.map((m) => m.node),
-      })
-    ) log.warn(w);
+    for (const w of decisionWarnings(opts, decided)) log.warn(w);
     mode = decided.mode;
     explicit = decided.explicit;
     if (decided.created) claimed = decided.place;

@@ -94,7 +94,7 @@ export async function runCommand(
         return await setModeByHand(
           config,
           config.command === "set_server" ? "server" : "agent",
-          log,
+          deps,
         );
       } finally {
         lock.release();
