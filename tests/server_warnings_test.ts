@@ -109,7 +109,15 @@ Deno.test("set_server and set_mode beyond -s: a warning naming the live servers;
     assert.equal(within.code, 0, within.stderr);
     assert.doesNotMatch(within.stderr, /other servers are live/);
     // a registry that cannot be read costs the warning, never the command
-    const gone = await runCli(["-r", `file://${dir}/missing`, "-s", "3", "-d", `${dir}/f`, "set_server"]);
+    const gone = await runCli([
+      "-r",
+      `file://${dir}/missing`,
+      "-s",
+      "3",
+      "-d",
+      `${dir}/f`,
+      "set_server",
+    ]);
     assert.equal(gone.code, 0, gone.stderr);
     assert.equal(await Deno.readTextFile(`${dir}/f/mode`).then((m) => m.trim()), "server");
     // set_mode -s 4 on a fresh data dir: decided from the registry, and the even count warned

@@ -93,6 +93,8 @@ async function storm(
     delayMs: flags.delay,
     jitterMs: flags.jitter,
     slowDown: slowdown,
+    // a connection per request: a thousand clients' kept sockets exceed the descriptor limit
+    keepAlive: false,
   });
   const prefix = `storm-${nodes}-${slowdown}-${rep}`;
   const procs = Math.min(flags.procs, nodes);
@@ -322,7 +324,9 @@ every request through the latency proxy (${flags.delay} ms ± ${flags.jitter} ms
 }: the mode decision and the first heartbeat only,
 as \`run\` makes them (\`decideMode\`, then \`writeHeartbeat\`; a failed call retried with run's
 backoff, 1 s doubling), no consul; ${flags.procs} processes (\`scripts/bench/storm_worker.ts\`),
-each with one S3 client per node (its own connections; the SDK's standard retry, 3 attempts).
+each with one S3 client per node (its own connections, closed after each answer by the proxy:
+a thousand clients' kept sockets would exceed the 20,000 open files allowed here; the SDK's
+standard retry, 3 attempts).
 With a share of requests answered \`503 SlowDown\` by the proxy (never reaching moto), the SDK
 backs off and retries. "Places/claims": distinct places and claim objects in \`slots/\` after
 the storm, the distinct nodes the places' current claims name, and how many of the nodes that

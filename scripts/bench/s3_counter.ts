@@ -57,6 +57,12 @@ export interface ProxyOptions {
   random?: () => number;
   /** Keep per-request records (default true; a long soak may turn them off). */
   record?: boolean;
+  /**
+   * Let clients keep their connections (default true). False answers every request with
+   * `Connection: close`: a thousand clients in a storm would otherwise hold more sockets open
+   * than the process may (20,000 descriptors here), each costing a loopback connect instead.
+   */
+  keepAlive?: boolean;
 }
 
 export interface S3Counter {
@@ -101,11 +107,14 @@ const HOP_HEADERS = ["content-encoding", "content-length", "transfer-encoding", 
 export const nowMs = (): number => performance.timeOrigin + performance.now();
 
 /** S3's throttling answer, as AWS sends it. */
-function slowDownResponse(): Response {
+function slowDownResponse(close: boolean): Response {
   const body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>' +
     "<Message>Please reduce your request rate.</Message>" +
     `<RequestId>${crypto.randomUUID()}</RequestId></Error>`;
-  return new Response(body, { status: 503, headers: { "content-type": "application/xml" } });
+  return new Response(body, {
+    status: 503,
+    headers: { "content-type": "application/xml", ...(close ? { connection: "close" } : {}) },
+  });
 }
 
 /**
@@ -158,7 +167,7 @@ export function startS3Counter(target: string, host: string, opts: ProxyOptions 
     if (slowDown > 0 && random() < slowDown) {
       rec.injected = true;
       counts.ms[kind] += performance.now() - t0;
-      return done(slowDownResponse());
+      return done(slowDownResponse(opts.keepAlive === false));
     }
     try {
       const init = { method: req.method, headers, body, redirect: "manual" as const };
@@ -168,6 +177,7 @@ export function startS3Counter(target: string, host: string, opts: ProxyOptions 
       const out = new Uint8Array(await res.arrayBuffer());
       const back = new Headers(res.headers);
       for (const h of HOP_HEADERS) back.delete(h);
+      if (opts.keepAlive === false) back.set("connection", "close");
       const noBody = req.method === "HEAD" || [204, 205, 304].includes(res.status);
       return done(
         new Response(noBody ? null : out, {
