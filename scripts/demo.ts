@@ -8,8 +8,11 @@
  * --until-formed stops the demo as soon as the cluster formed (with --duration as its bound):
  * the test waits on that state instead of a fixed time. Exits 0 when the cluster formed (3 servers, 2 clients, one leader, all alive), 1 if not.
  */
-import { REPO } from "../tests/harness/proc.ts";
 import { parseArgs } from "node:util";
+import type { StatusRow } from "../src/cluster/status.ts";
+import { runCli } from "../tests/harness/cli.ts";
+import { consulBin } from "../tests/harness/consul.ts";
+import { Node } from "../tests/harness/nodes.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,77 +36,37 @@ if (!Number.isFinite(duration) || duration < 0) {
   );
   Deno.exit(2);
 }
-const consulBin = values["consul-bin"] ??
-  [`${REPO}/.tools/consul/usr/bin/consul`].find((p) => exists(p)) ?? "consul";
-
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const work = await Deno.makeTempDir({ prefix: "auto-consul-demo-" });
 const registry = `file://${work}/registry`;
 const net = 100 + Math.floor(Math.random() * 100);
-const nodes = Array.from(
-  { length: 5 },
-  (_, i) => ({ name: `demo-${i + 1}`, ip: `127.${net}.0.${i + 1}` }),
-);
 const stop = new AbortController();
 for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => stop.abort());
 
 // One gossip key for the demo's cluster, as in production (see README, Security).
 const gossipKey = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 console.log(`demo: 5 nodes on 127.${net}.0.1-5, registry ${registry}`);
-const children = nodes.map((n) =>
-  new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      `${REPO}/main.ts`,
-      "-r",
+const nodes = Array.from({ length: 5 }, (_, i) => {
+  const name = `demo-${i + 1}`;
+  return new Node({
+    name,
+    ip: `127.${net}.0.${i + 1}`,
+    dataDir: `${work}/${name}`,
+    spec: {
       registry,
-      "-a",
-      n.ip,
-      "--client",
-      n.ip,
-      "-n",
-      n.name,
-      "-d",
-      `${work}/${n.name}`,
-      "-s",
-      "3",
-      "-t",
-      "5",
-      "-e",
-      "30",
-      "--consul-bin",
-      consulBin,
-      "--log-level",
-      "warn",
-      "--require-encryption",
-      "run",
-      "--",
-      "-dns-port=-1",
-      "-grpc-port=-1",
-      "-hcl",
-      "performance { raft_multiplier = 1 }",
-    ],
-    env: { AUTO_CONSUL_GOSSIP_KEY: gossipKey },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn()
-);
-// Node logs go to files, so the table stays readable.
-await Promise.all(children.map(async (c, i) => {
-  const f = await Deno.open(`${work}/${nodes[i].name}.log`, { write: true, create: true });
-  c.stderr.pipeTo(f.writable).catch(() => {});
-}));
+      servers: 3,
+      ticks: 5,
+      expiry: 30,
+      consulBin: values["consul-bin"] ?? consulBin(),
+      logLevel: "warn",
+      logFormat: "text",
+      // Node logs go to files, so the table stays readable.
+      logFile: `${work}/${name}.log`,
+      flags: ["--require-encryption"],
+      env: { AUTO_CONSUL_GOSSIP_KEY: gossipKey },
+    },
+  });
+});
+for (const n of nodes) n.start();
 
 interface View {
   formed: boolean;
@@ -111,41 +74,16 @@ interface View {
 }
 
 async function view(): Promise<View> {
-  const status = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      `${REPO}/main.ts`,
-      "-r",
-      registry,
-      "-e",
-      "30",
-      "--http-addr",
-      `${nodes[0].ip}:8500`,
-      "status",
-      "--json",
-    ],
-    stdout: "piped",
-    stderr: "null",
-  });
-  const out = await status.output();
-  let data;
+  const out = await runCli([
+    ...["-r", registry, "-e", "30", "--http-addr", `${nodes[0].ip}:8500`],
+    ...["status", "--json"],
+  ]);
+  let rows: StatusRow[];
   try {
-    data = JSON.parse(new TextDecoder().decode(out.stdout));
+    rows = JSON.parse(out.stdout).members;
   } catch {
     return { formed: false, table: "(no status yet)" };
   }
-  type Row = {
-    node: string;
-    role: string;
-    address?: string;
-    registry: string;
-    serf?: string;
-    voter?: boolean;
-    leader?: boolean;
-  };
-  const rows: Row[] = data.members;
   const servers = rows.filter((r) =>
     r.role === "server" && r.registry === "live" && r.serf === "alive" && r.voter
   );
@@ -183,19 +121,7 @@ try {
   }
 } finally {
   console.log("\ndemo: stopping the 5 nodes");
-  for (const c of children) {
-    try {
-      c.kill("SIGTERM");
-    } catch { /* gone */ }
-  }
-  const timer = setTimeout(() =>
-    children.forEach((c) => {
-      try {
-        c.kill("SIGKILL");
-      } catch { /* gone */ }
-    }), 20_000);
-  await Promise.all(children.map((c) => c.status));
-  clearTimeout(timer);
+  await Promise.allSettled(nodes.map((n) => n.stop("SIGTERM", 20_000)));
   await Deno.remove(work, { recursive: true }).catch(() => {});
 }
 console.log(

@@ -8,10 +8,8 @@
  * reports itself as ignored otherwise.
  */
 import assert from "node:assert/strict";
-import { CliProcess } from "./harness/cli.ts";
-import { REPO } from "./harness/proc.ts";
-import { consulsOnDataDir } from "./harness/nodes.ts";
-import { pidFilePath, procStartTime, readPidFile } from "../src/consul/pidfile.ts";
+import { consulsOnDataDir, liveConsulPid, Proc, REPO, TEST_CONSUL_ARGS } from "./harness/proc.ts";
+import { procStartTime } from "../src/consul/pidfile.ts";
 import { consulBin, randomLoopbackIp, withCluster } from "./harness/consul.ts";
 import { waitFor } from "./harness/wait.ts";
 import { withS3Server } from "./harness/s3.ts";
@@ -218,13 +216,6 @@ async function binWithoutSetpriv(dir: string): Promise<string> {
   return dir;
 }
 
-/** The live consul the data dir's pidfile names (read with -A: the test's own view). */
-async function consulOf(dataDir: string): Promise<number | undefined> {
-  const rec = await readPidFile(pidFilePath(dataDir)).catch(() => undefined);
-  if (!rec || procStartTime(rec.pid) === undefined) return undefined;
-  return rec.pid;
-}
-
 /**
  * kill -9 of `run` with setpriv hidden: its consul is orphaned (nothing signals it). The next
  * `run` on the data dir stops it first, then runs one consul of its own, which does not crash
@@ -234,23 +225,15 @@ async function orphanAfterKill9(argv0: string[]): Promise<void> {
   const root = await Deno.makeTempDir();
   const ip = randomLoopbackIp();
   const dataDir = `${root}/node`;
-  const runs: CliProcess[] = [];
+  const runs: Proc[] = [];
   const start = () => {
-    const child = new Deno.Command(argv0[0], {
-      args: [
-        ...argv0.slice(1),
-        ...["-r", `file://${root}/reg`, "-a", ip, "--client", ip, "--http-addr", `${ip}:8500`],
-        ...["-n", "orphan", "-d", dataDir, "-s", "1", "-t", "2", "-e", "10"],
-        ...["--consul-bin", consulBin(), "run"],
-        ...["--", "-dns-port=-1", "-grpc-port=-1", "-hcl", "performance { raft_multiplier = 1 }"],
-      ],
-      env: { NO_COLOR: "1", PATH: path },
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const p = new CliProcess(child);
+    const p = new Proc(argv0[0], [
+      ...argv0.slice(1),
+      ...["-r", `file://${root}/reg`, "-a", ip, "--client", ip, "--http-addr", `${ip}:8500`],
+      ...["-n", "orphan", "-d", dataDir, "-s", "1", "-t", "2", "-e", "10"],
+      ...["--consul-bin", consulBin(), "run"],
+      ...["--", ...TEST_CONSUL_ARGS],
+    ], { env: { NO_COLOR: "1", PATH: path }, clearEnv: true });
     runs.push(p);
     return p;
   };
@@ -259,7 +242,7 @@ async function orphanAfterKill9(argv0: string[]): Promise<void> {
   try {
     const first = start();
     await waitFor(() => api.leader(), { what: "a leader from the first run", timeoutMs: 60_000 });
-    const orphan = await waitFor(() => consulOf(dataDir), { what: "the first consul's pid" });
+    const orphan = await waitFor(() => liveConsulPid(dataDir), { what: "the first consul's pid" });
     assert.match(
       first.lines.join("\n"),
       /consul is guarded by a pidfile checked at the next start \(\/proc read through cat\); setpriv with --pdeathsig was not found/,
@@ -271,7 +254,7 @@ async function orphanAfterKill9(argv0: string[]): Promise<void> {
 
     const second = start();
     const fresh = await waitFor(async () => {
-      const pid = await consulOf(dataDir);
+      const pid = await liveConsulPid(dataDir);
       return pid !== undefined && pid !== orphan ? pid : undefined;
     }, { what: "a new consul", timeoutMs: 60_000 });
     assert.equal(procStartTime(orphan), undefined, "the orphan was stopped");

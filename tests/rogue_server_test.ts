@@ -20,7 +20,9 @@
  */
 import assert from "node:assert/strict";
 import { withAgent } from "./harness/consul.ts";
-import { inspectRegistry, type Nodes, waitForCluster, withNodes } from "./harness/nodes.ts";
+import { inspectRegistry } from "./harness/registry_view.ts";
+import { type Nodes, withNodes } from "./harness/nodes.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
 import { withS3Server } from "./harness/s3.ts";
 import { waitFor } from "./harness/wait.ts";
 import { heartbeatKey } from "../src/registry/layout.ts";

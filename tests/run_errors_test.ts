@@ -11,7 +11,10 @@
 import assert from "node:assert/strict";
 import { runCli } from "./harness/cli.ts";
 import { s3Error, withCannedS3 } from "./harness/canned_s3.ts";
-import { consulsOnDataDir, inspectRegistry, waitForCluster, withNodes } from "./harness/nodes.ts";
+import { consulsOnDataDir } from "./harness/proc.ts";
+import { inspectRegistry } from "./harness/registry_view.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
+import { withNodes } from "./harness/nodes.ts";
 import { withS3Server } from "./harness/s3.ts";
 
 const PERMANENT_BOUND_MS = 60_000;

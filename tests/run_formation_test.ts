@@ -15,15 +15,9 @@
  */
 import assert from "node:assert/strict";
 import { runCli } from "./harness/cli.ts";
-import {
-  clusterView,
-  inspectRegistry,
-  type Node,
-  type Nodes,
-  readSlots,
-  waitForCluster,
-  withNodes,
-} from "./harness/nodes.ts";
+import { clusterView, waitForCluster } from "./harness/cluster_view.ts";
+import { inspectRegistry, readSlots } from "./harness/registry_view.ts";
+import { type Node, type Nodes, withNodes } from "./harness/nodes.ts";
 import { type S3Server, withS3Server } from "./harness/s3.ts";
 
 const REPS = (() => {

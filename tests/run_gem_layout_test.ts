@@ -7,7 +7,8 @@
  *   ID: the folder is moved once to the gem's `<data-dir>/agent`, with a log line.
  */
 import assert from "node:assert/strict";
-import { waitForCluster, withNodes } from "./harness/nodes.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
+import { withNodes } from "./harness/nodes.ts";
 
 Deno.test("client_addr from -c is where consul listens; an old <data-dir>/client keeps its node ID", () =>
   withNodes(async (nodes) => {

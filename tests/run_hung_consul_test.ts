@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { procStartTime } from "../src/consul/pidfile.ts";
-import { consulsOnDataDir, type Node, waitForCluster, withNodes } from "./harness/nodes.ts";
+import { consulsOnDataDir } from "./harness/proc.ts";
+import { type Node, withNodes } from "./harness/nodes.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
 import { withS3Server } from "./harness/s3.ts";
 import { waitFor } from "./harness/wait.ts";
 

@@ -21,7 +21,8 @@ import { readHeartbeats } from "../src/registry/heartbeats.ts";
 import type { Registry } from "../src/registry/registry.ts";
 import { captureLog } from "./registry/fixtures.ts";
 import { type GemNode, gemPickJoin, startGemNode } from "./harness/gem.ts";
-import { inspectRegistry, type Node, type Nodes, readSlots, withNodes } from "./harness/nodes.ts";
+import { inspectRegistry, readSlots } from "./harness/registry_view.ts";
+import { type Node, type Nodes, withNodes } from "./harness/nodes.ts";
 import { type S3Server, withS3Server } from "./harness/s3.ts";
 import { waitFor } from "./harness/wait.ts";
 

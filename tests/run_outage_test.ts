@@ -4,7 +4,9 @@
  * hold the data): it stays a client, and the old servers take their places back.
  */
 import assert from "node:assert/strict";
-import { inspectRegistry, readSlots, waitForCluster, withNodes } from "./harness/nodes.ts";
+import { inspectRegistry, readSlots } from "./harness/registry_view.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
+import { withNodes } from "./harness/nodes.ts";
 import { waitFor } from "./harness/wait.ts";
 
 const EXPIRY_S = 10;

@@ -4,7 +4,9 @@
  * it and restarts its consul as a server — no operator, no new node needed.
  */
 import assert from "node:assert/strict";
-import { inspectRegistry, readSlots, waitForCluster, withNodes } from "./harness/nodes.ts";
+import { inspectRegistry, readSlots } from "./harness/registry_view.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
+import { withNodes } from "./harness/nodes.ts";
 import { waitFor } from "./harness/wait.ts";
 
 Deno.test("promotion: a running client replaces a dead server by itself", async () => {

@@ -17,14 +17,9 @@
  */
 import assert from "node:assert/strict";
 import { randomLoopbackIp } from "./harness/consul.ts";
-import {
-  inspectRegistry,
-  Node,
-  type NodeSpec,
-  readSlots,
-  waitForCluster,
-  withNodes,
-} from "./harness/nodes.ts";
+import { inspectRegistry, readSlots } from "./harness/registry_view.ts";
+import { Node, type NodeSpec, withNodes } from "./harness/nodes.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
 import { runCli } from "./harness/cli.ts";
 import { type S3Server, withS3Server } from "./harness/s3.ts";
 import { sleep, waitFor } from "./harness/wait.ts";

@@ -16,16 +16,9 @@
  * Every node runs with `-t 2 -e 10`.
  */
 import assert from "node:assert/strict";
-import {
-  heartbeatsOf,
-  inspectRegistry,
-  type Node,
-  type Nodes,
-  type NodeSpec,
-  readSlots,
-  waitForCluster,
-  withNodes,
-} from "./harness/nodes.ts";
+import { heartbeatsOf, inspectRegistry, readSlots } from "./harness/registry_view.ts";
+import { type Node, type Nodes, type NodeSpec, withNodes } from "./harness/nodes.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
 import { waitFor } from "./harness/wait.ts";
 
 const TICKS_S = 2;

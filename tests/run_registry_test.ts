@@ -15,7 +15,9 @@ import assert from "node:assert/strict";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { conditionsIgnoredMessage } from "../src/cluster/mode.ts";
 import { runCli } from "./harness/cli.ts";
-import { consulsOnDataDir, type LogLine, waitForCluster, withNodes } from "./harness/nodes.ts";
+import { consulsOnDataDir } from "./harness/proc.ts";
+import { type LogLine, withNodes } from "./harness/nodes.ts";
+import { waitForCluster } from "./harness/cluster_view.ts";
 import { startS3Server } from "./harness/s3.ts";
 import { waitFor } from "./harness/wait.ts";
 

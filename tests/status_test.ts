@@ -1,5 +1,6 @@
 /** `status` against a real 3-server cluster: registry rows merged with serf and raft. */
 import assert from "node:assert/strict";
+import type { StatusRow } from "../src/cluster/status.ts";
 import { runCli } from "./harness/cli.ts";
 import { withCluster } from "./harness/consul.ts";
 import { statusInProcess as statusAt } from "./harness/status.ts";
@@ -37,16 +38,7 @@ Deno.test("status --json: leader and voters right on a real 3-server cluster, ex
       const out = JSON.parse(r.stdout);
       assert.equal(out.agent.reachable, true);
       assert.equal(out.agent.leader, leader.node);
-      type Row = {
-        node: string;
-        role: string;
-        address?: string;
-        registry: string;
-        serf?: string;
-        voter?: boolean;
-        leader?: boolean;
-      };
-      const rows = new Map<string, Row>(out.members.map((m: Row) => [m.node, m]));
+      const rows = new Map<string, StatusRow>(out.members.map((m: StatusRow) => [m.node, m]));
       for (const s of cluster.servers) {
         const row = rows.get(s.node)!;
         assert.ok(row, s.node);
@@ -72,7 +64,7 @@ Deno.test("status --json: leader and voters right on a real 3-server cluster, ex
         "expired",
         undefined,
       ]);
-      assert.equal(out.members.filter((m: Row) => m.leader).length, 1, "exactly one leader");
+      assert.equal(out.members.filter((m: StatusRow) => m.leader).length, 1, "exactly one leader");
 
       // The table for people.
       const t = await runCli(["-r", `file://${root}`, "status"], {
@@ -111,7 +103,9 @@ Deno.test("status --json: leader and voters right on a real 3-server cluster, ex
       const noLeader = JSON.parse(js.out);
       assert.equal(noLeader.leader.state, "none");
       assert.equal(noLeader.agent.raft, "read");
-      const byNode = new Map<string, Row>(noLeader.members.map((m: Row) => [m.node, m]));
+      const byNode = new Map<string, StatusRow>(
+        noLeader.members.map((m: StatusRow) => [m.node, m]),
+      );
       for (const s of cluster.servers) {
         const row = byNode.get(s.node)!;
         assert.deepEqual([row.role, row.address, row.voter, row.leader], [

@@ -65,7 +65,7 @@ const [s3Node] = runNodes(1, root, {
   env: { ...s3.env, AWS_ENDPOINT_URL_S3: s3.endpoint },
 }, "s3");
 const nodes: RunNode[] = [fileNode, s3Node];
-const idle = new Proc("idle deno", Deno.execPath(), ["run", "-A", idleScript]);
+const idle = new Proc(Deno.execPath(), ["run", "-A", idleScript], { output: "null" });
 let watched: Watched[] = [];
 const oneShot: { label: string; ms: number[]; codes: Set<number> }[] = [];
 try {

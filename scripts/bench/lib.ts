@@ -12,8 +12,14 @@ export const MAIN = `${REPO}/main.ts`;
 export const BENCHMARKS_MD = `${REPO}/BENCHMARKS.md`;
 export { consulBin, randomLoopbackIp } from "../../tests/harness/consul.ts";
 export { sleep, waitFor } from "../../tests/harness/wait.ts";
-import { REPO, TEST_CONSUL_ARGS } from "../../tests/harness/proc.ts";
-export { REPO };
+import {
+  findProcesses,
+  killAllProcs,
+  Proc,
+  REPO,
+  TEST_CONSUL_ARGS,
+} from "../../tests/harness/proc.ts";
+export { Proc, REPO };
 
 /** The consul flags every benchmarked agent gets, auto-consul's and the baselines' alike: the tests' own. */
 export const CONSUL_FLAGS: readonly string[] = TEST_CONSUL_ARGS;
@@ -186,82 +192,6 @@ export async function writeSection(
 
 // ---- processes ---------------------------------------------------------------------------
 
-/** A child process started by a benchmark, stopped by `stop()` or at exit. */
-export class Proc {
-  readonly child: Deno.ChildProcess;
-  readonly name: string;
-  #exited = false;
-  readonly status: Promise<Deno.CommandStatus>;
-
-  constructor(
-    name: string,
-    cmd: string,
-    args: string[],
-    /** `logFile`: stdout and stderr are appended to it as they come (else discarded). */
-    opts: { env?: Record<string, string>; logFile?: string } = {},
-  ) {
-    this.name = name;
-    this.child = new Deno.Command(cmd, {
-      args,
-      env: opts.env,
-      stdin: "null",
-      stdout: opts.logFile ? "piped" : "null",
-      stderr: opts.logFile ? "piped" : "null",
-    }).spawn();
-    if (opts.logFile) {
-      const file = Deno.openSync(opts.logFile, { write: true, create: true, append: true });
-      Promise.all([copyTo(this.child.stdout, file), copyTo(this.child.stderr, file)])
-        .finally(() => file.close());
-    }
-    this.status = this.child.status.then((s) => {
-      this.#exited = true;
-      live.delete(this);
-      return s;
-    });
-    live.add(this);
-  }
-
-  get pid(): number {
-    return this.child.pid;
-  }
-
-  get running(): boolean {
-    return !this.#exited;
-  }
-
-  signal(sig: Deno.Signal): void {
-    if (this.#exited) return;
-    try {
-      this.child.kill(sig);
-    } catch {
-      // exited between the check and the kill
-    }
-  }
-
-  /** `sig`, then SIGKILL after `graceMs`. */
-  async stop(sig: Deno.Signal = "SIGTERM", graceMs = 10_000): Promise<Deno.CommandStatus> {
-    this.signal(sig);
-    const timer = setTimeout(() => this.signal("SIGKILL"), graceMs);
-    try {
-      return await this.status;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-/** Appends a stream to a file as it arrives (so logs can be read while the process runs). */
-async function copyTo(stream: ReadableStream<Uint8Array>, file: Deno.FsFile): Promise<void> {
-  try {
-    for await (const chunk of stream) {
-      for (let off = 0; off < chunk.length;) off += file.writeSync(chunk.subarray(off));
-    }
-  } catch {
-    // the process went away: its output ends here
-  }
-}
-
-const live = new Set<Proc>();
 /** Extra cleanups (e.g. consul agents named by pidfiles) run at exit and on SIGINT/SIGTERM. */
 const cleanups = new Set<() => void>();
 
@@ -271,7 +201,7 @@ export function onExit(fn: () => void): () => void {
 }
 
 function killAll(): void {
-  for (const p of live) p.signal("SIGKILL");
+  killAllProcs();
   for (const fn of cleanups) {
     try {
       fn();
@@ -291,15 +221,6 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 /** Stops every process at once (SIGTERM, SIGKILL after `graceMs`). */
 export async function stopAll(procs: Proc[], graceMs = 10_000): Promise<void> {
   await Promise.allSettled(procs.map((p) => p.stop("SIGTERM", graceMs)));
-}
-
-/** SIGKILL of a pid, if it still runs. */
-export function killPid(pid: number): void {
-  try {
-    Deno.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
 }
 
 const CLK_TCK = (() => {
@@ -340,17 +261,7 @@ export function rssMiB(pid: number): number | undefined {
 
 /** Pids of live processes whose argv contains every one of `parts`. */
 export function findPids(...parts: string[]): number[] {
-  const out: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
-      if (parts.every((p) => argv.some((a) => a.includes(p)))) out.push(Number(e.name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return findProcesses((argv) => parts.every((p) => argv.some((a) => a.includes(p))));
 }
 
 /** Runs a command to completion; returns the wall time in ms and the exit code. */
@@ -360,7 +271,7 @@ export async function timeCommand(
   opts: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ ms: number; code: number }> {
   const t0 = performance.now();
-  const p = new Proc("timed", cmd, args, { env: opts.env });
+  const p = new Proc(cmd, args, { env: opts.env, output: "null" });
   const timer = setTimeout(() => p.signal("SIGKILL"), opts.timeoutMs ?? 60_000);
   try {
     const st = await p.status;

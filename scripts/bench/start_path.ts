@@ -95,18 +95,17 @@ async function once(
   proxy: ReturnType<typeof startS3Counter>,
 ): Promise<Sample> {
   proxy.reset();
-  await Deno.remove(node.logFile).catch(() => {});
   const launch = nowMs();
   node.start();
   try {
     let started: number | undefined;
-    await waitFor(async () => {
-      const l = (await node.logs()).find((l) => l.msg === "consul started");
+    await waitFor(() => {
+      const l = node.logs(node.proc).find((l) => l.msg === "consul started");
       started = l?.ts;
       return started !== undefined;
     }, { timeoutMs: 60_000, intervalMs: 20, what: "consul started" });
-    const cpu = node.proc ? cpuSeconds(node.proc.pid) ?? NaN : NaN;
-    const logs = await node.logs();
+    const cpu = cpuSeconds(node.proc.pid) ?? NaN;
+    const logs = node.logs(node.proc);
     const decided = logs.find((l) => l.mode !== undefined);
     // log stamps have ms resolution: the window ends at the end of consul's ms
     const until = started! + 1;
@@ -127,7 +126,7 @@ async function once(
       path: formatCriticalPath(records, launch, until),
     };
   } finally {
-    await node.stop(5_000);
+    await node.stop("SIGTERM", 5_000);
   }
 }
 

@@ -15,6 +15,7 @@ import {
   type FleetNode,
   type RunNode,
   runNodes,
+  type RunNodeSpec,
   startFleet,
   stopFleet,
 } from "./fleet.ts";
@@ -165,7 +166,7 @@ async function once(
       ticks: flags.ticks,
       expiry: flags.expiry,
       env,
-      logLevel: flags["log-level"],
+      logLevel: flags["log-level"] as RunNodeSpec["logLevel"],
     });
   } else {
     nodes = consulNodes(size.servers, size.clients, root, variant === "oracle" ? "1s" : undefined);

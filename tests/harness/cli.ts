@@ -4,7 +4,10 @@
  * (CI runs the suite's CLI tests through it as well), with AUTO_CONSUL_CLI=/path/to/binary
  * from a compiled binary.
  */
-import { REPO } from "./proc.ts";
+import { cleanEnv, Proc, REPO } from "./proc.ts";
+
+/** A CLI process started by `spawnCli`. */
+export type CliProcess = Proc;
 
 export interface CliResult {
   code: number;
@@ -40,17 +43,6 @@ function testDataDir(): string {
   return defaultDataDir;
 }
 
-/** Environment for a CLI run: the test's own vars, never the developer's AUTO_CONSUL_* or CONSUL_*. */
-function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(Deno.env.toObject())) {
-    if (k.startsWith("AUTO_CONSUL_") && k !== "AUTO_CONSUL_TOOLS") continue;
-    if (k.startsWith("CONSUL_") || k.startsWith("AWS_")) continue;
-    env[k] = v;
-  }
-  return { ...env, NO_COLOR: "1", AUTO_CONSUL_DATA_DIR: testDataDir(), ...extra };
-}
-
 /** Runs the CLI to completion (bounded by `timeoutMs`, killed after). */
 export async function runCli(
   args: string[],
@@ -77,9 +69,20 @@ export async function runCli(
  */
 export function spawnCli(
   args: string[],
-  opts: { env?: Record<string, string>; onLine?: (line: string) => void; wrap?: string[] } = {},
+  opts: {
+    env?: Record<string, string>;
+    onLine?: (line: string) => void;
+    logFile?: string;
+    wrap?: string[];
+  } = {},
 ): CliProcess {
-  return new CliProcess(spawnChild(args, opts.env, opts.wrap), opts.onLine);
+  const [cmd, ...pre] = [...(opts.wrap ?? []), ...cliCommand()];
+  return new Proc(cmd, [...pre, ...args], {
+    env: cliEnv(opts.env),
+    clearEnv: true,
+    onLine: opts.onLine,
+    logFile: opts.logFile,
+  });
 }
 
 /** The CLI as a child process with piped output and a clean environment. */
@@ -91,7 +94,7 @@ function spawnChild(
   const [cmd, ...pre] = [...wrap, ...cliCommand()];
   return new Deno.Command(cmd, {
     args: [...pre, ...args],
-    env: cleanEnv(env),
+    env: cliEnv(env),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -99,57 +102,7 @@ function spawnChild(
   }).spawn();
 }
 
-export class CliProcess {
-  readonly child: Deno.ChildProcess;
-  readonly lines: string[] = [];
-  readonly status: Promise<Deno.CommandStatus>;
-  #done: Promise<void>;
-
-  constructor(child: Deno.ChildProcess, onLine?: (line: string) => void) {
-    this.child = child;
-    const collect = async (s: ReadableStream<Uint8Array>) => {
-      let buf = "";
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
-        buf += chunk;
-        let i;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (this.lines.length < 20_000) this.lines.push(line);
-          onLine?.(line);
-        }
-      }
-      if (buf) this.lines.push(buf);
-    };
-    this.#done = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() => {});
-    this.status = child.status;
-  }
-
-  get pid(): number {
-    return this.child.pid;
-  }
-
-  /** Last lines of output, for failure messages. */
-  tail(n = 40): string {
-    return this.lines.slice(-n).join("\n");
-  }
-
-  signal(sig: Deno.Signal): void {
-    try {
-      this.child.kill(sig);
-    } catch { /* already exited */ }
-  }
-
-  /** Sends `sig`, waits up to `graceMs`, then SIGKILL. Resolves with the exit status. */
-  async stop(sig: Deno.Signal = "SIGTERM", graceMs = 15_000): Promise<Deno.CommandStatus> {
-    this.signal(sig);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), graceMs));
-    const first = await Promise.race([this.status, timeout]);
-    clearTimeout(timer);
-    if (first === "timeout") this.signal("SIGKILL");
-    const st = await this.status;
-    await this.#done;
-    return st;
-  }
+/** Environment for a CLI run: the test's own vars (`cleanEnv`) and a temporary data dir. */
+function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return cleanEnv({ AUTO_CONSUL_DATA_DIR: testDataDir(), ...extra });
 }

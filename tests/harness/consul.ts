@@ -18,7 +18,7 @@
  * Agent output (stdout + stderr, last 200 lines) is in `agent.output()` and in every startup
  * error; set AUTO_CONSUL_TEST_VERBOSE=1 to stream it to stderr as well.
  */
-import { REPO } from "./proc.ts";
+import { cleanEnv, LineTail, Proc, REPO } from "./proc.ts";
 import { ConsulClient } from "../../src/consul/client.ts";
 import { waitFor } from "./wait.ts";
 
@@ -115,10 +115,9 @@ export class Agent {
   /** The agent's temporary directory (config file; data dir unless one was given). */
   readonly tempDir: string;
   readonly args: readonly string[];
-  #process!: Deno.ChildProcess;
-  #exited!: Promise<Deno.CommandStatus>;
-  #status: Deno.CommandStatus | undefined;
-  #lines: string[] = [];
+  #proc: Proc | undefined;
+  /** The output of every run. */
+  readonly #tail = new LineTail(OUTPUT_LINES);
   #disposed = false;
 
   /** Use `startAgent`. */
@@ -148,53 +147,46 @@ export class Agent {
 
   /** The current `consul agent` process. */
   get process(): Deno.ChildProcess {
-    return this.#process;
+    return this.#started().child;
   }
 
-  /** Resolves with the exit status of the current process. */
+  /** Resolves with the exit status of the current process (its output read to the end). */
   get exited(): Promise<Deno.CommandStatus> {
-    return this.#exited;
+    return this.#started().done;
   }
 
   /** True while the current process has not exited. */
   get running(): boolean {
-    return this.#status === undefined;
+    return this.#proc?.running ?? false;
   }
 
   /** The last lines of the agent's output (stdout and stderr, all runs). */
   output(): string {
-    return this.#lines.join("\n");
+    return this.#tail.last().join("\n");
+  }
+
+  #started(): Proc {
+    if (!this.#proc) throw new Error(`agent ${this.node} was never started`);
+    return this.#proc;
   }
 
   /** Starts the process (again, with the same address, node, data dir and flags). */
   spawn(): void {
     if (this.#disposed) throw new Error(`agent ${this.node} was disposed`);
-    if (this.#process && this.running) throw new Error(`agent ${this.node} is already running`);
-    const env = Object.fromEntries(
-      Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("CONSUL_")),
-    );
-    this.#status = undefined;
-    this.#process = new Deno.Command(consulBin(), {
-      args: ["agent", ...this.args],
-      env,
+    if (this.running) throw new Error(`agent ${this.node} is already running`);
+    const verbose = Deno.env.get("AUTO_CONSUL_TEST_VERBOSE") === "1";
+    this.#proc = new Proc(consulBin(), ["agent", ...this.args], {
+      env: cleanEnv(),
       clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    live.add(this);
-    const pumps = [this.#pump(this.#process.stdout), this.#pump(this.#process.stderr)];
-    this.#exited = this.#process.status.then(async (status) => {
-      await Promise.allSettled(pumps);
-      this.#status = status;
-      live.delete(this);
-      return status;
+      keepLines: 0,
+      tail: this.#tail,
+      onLine: verbose ? (line) => console.error(`[consul ${this.node}] ${line}`) : undefined,
     });
   }
 
   /** Waits (bounded) until the HTTP API answers; throws with the output tail otherwise. */
   async waitReady(timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<void> {
-    const exited = this.#exited;
+    const exited = this.exited;
     const gone = new AbortController();
     exited.then(() => gone.abort(new Error("the agent exited")));
     try {
@@ -227,15 +219,7 @@ export class Agent {
     signal: Deno.Signal = "SIGTERM",
     graceMs = DEFAULT_GRACE_MS,
   ): Promise<Deno.CommandStatus | undefined> {
-    if (!this.#process) return undefined;
-    if (!this.running) return await this.#exited;
-    this.#signal(signal);
-    const timer = setTimeout(() => this.#signal("SIGKILL"), graceMs);
-    try {
-      return await this.#exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    return await this.#proc?.stop(signal, graceMs);
   }
 
   /** SIGKILL: the abrupt death of a machine (no leave, no clean shutdown). */
@@ -267,66 +251,47 @@ export class Agent {
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }
-
-  /** Best effort SIGKILL without waiting (process exit hook). */
-  killNow(): void {
-    this.#signal("SIGKILL");
-  }
-
-  #signal(signal: Deno.Signal): void {
-    if (!this.running) return;
-    try {
-      this.#process.kill(signal);
-    } catch {
-      // already exited between the check and the kill
-    }
-  }
-
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const verbose = Deno.env.get("AUTO_CONSUL_TEST_VERBOSE") === "1";
-    let partial = "";
-    const decoder = new TextDecoder();
-    const push = (line: string) => {
-      this.#lines.push(line);
-      if (this.#lines.length > OUTPUT_LINES) this.#lines.shift();
-      if (verbose) console.error(`[consul ${this.node}] ${line}`);
-    };
-    for await (const chunk of stream) {
-      const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-      partial = parts.pop() ?? "";
-      parts.forEach(push);
-    }
-    if (partial) push(partial);
-  }
 }
 
-/** Agents whose process is running: killed if the test process exits without stopping them. */
-const live = new Set<Agent>();
-globalThis.addEventListener("unload", () => {
-  for (const agent of live) agent.killNow();
-});
-
-/** The `consul agent` flags the harness uses (after `agent`). */
-export function agentArgs(
-  opts: AgentOptions & { ip: string; node: string; dataDir: string; configFile: string },
-): string[] {
+/**
+ * The flags that place an agent (after `agent`): its name, its address for bind, advertise and
+ * client, its data dir, server with `-bootstrap-expect`, and one `-retry-join` per address.
+ * The harness's agents and the benchmarks' baseline agents are built on them.
+ */
+export function agentCoreArgs(opts: {
+  node: string;
+  ip: string;
+  dataDir: string;
+  server: boolean;
+  bootstrapExpect?: number;
+  join?: string[];
+}): string[] {
   const args = [
     `-node=${opts.node}`,
     `-bind=${opts.ip}`,
     `-advertise=${opts.ip}`,
     `-client=${opts.ip}`,
     `-data-dir=${opts.dataDir}`,
+  ];
+  if (opts.server) args.push("-server", `-bootstrap-expect=${opts.bootstrapExpect ?? 1}`);
+  for (const addr of opts.join ?? []) args.push(`-retry-join=${addr}`);
+  return args;
+}
+
+/** The `consul agent` flags the harness uses (after `agent`). */
+export function agentArgs(
+  opts: AgentOptions & { ip: string; node: string; dataDir: string; configFile: string },
+): string[] {
+  return [
+    ...agentCoreArgs(opts),
     `-config-file=${opts.configFile}`,
     "-dns-port=-1",
     "-grpc-port=-1",
     "-log-level=warn",
     "-retry-interval=1s",
+    ...(opts.hcl ?? []).map((hcl) => `-hcl=${hcl}`),
+    ...(opts.extraArgs ?? []),
   ];
-  if (opts.server) args.push("-server", `-bootstrap-expect=${opts.bootstrapExpect ?? 1}`);
-  for (const addr of opts.join ?? []) args.push(`-retry-join=${addr}`);
-  for (const hcl of opts.hcl ?? []) args.push(`-hcl=${hcl}`);
-  args.push(...(opts.extraArgs ?? []));
-  return args;
 }
 
 /** Starts one agent and waits until its HTTP API answers. Dispose it (or use `withAgent`). */

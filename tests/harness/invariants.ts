@@ -9,7 +9,7 @@
  * (a frozen or partitioned agent is skipped for that sample, never waited on).
  */
 import type { Registry } from "../../src/registry/registry.ts";
-import { readSlots } from "./nodes.ts";
+import { readSlots } from "./registry_view.ts";
 
 /** What the monitor needs of a node: its agent's HTTP base and name. */
 export interface Watched {

@@ -10,6 +10,9 @@
  *     const view = await waitForCluster(five, { servers: 3, clients: 2 });
  *   });
  *
+ * Cluster checks are in `cluster_view.ts`, registry inspection in `registry_view.ts`, the
+ * process library (output, stop with a grace, /proc) in `proc.ts`.
+ *
  * Every node started through a `Nodes` set is stopped when the set is disposed (SIGTERM, then
  * SIGKILL of the run process and of its consul; any consul still holding a data dir of the set
  * is SIGKILLed; the temporary dirs are removed), also when the test failed; if the test process
@@ -17,15 +20,17 @@
  * (`--log-format json`), parsed by `Node.logs()`; AUTO_CONSUL_TEST_VERBOSE=1 streams them.
  */
 import { ConsulClient } from "../../src/consul/client.ts";
-import type { Member, RaftServer } from "../../src/consul/types.ts";
-import { pidFilePath, procStartTime, readPidFile } from "../../src/consul/pidfile.ts";
 import { setprivWithPdeathsig } from "../../src/consul/process.ts";
-import { openRegistry } from "../../src/registry/open.ts";
-import type { Registry } from "../../src/registry/registry.ts";
 import { type CliProcess, spawnCli } from "./cli.ts";
 import { consulBin, randomLoopbackIp } from "./consul.ts";
-import { TEST_CONSUL_ARGS } from "./proc.ts";
-import { sleep, waitFor } from "./wait.ts";
+import {
+  consulsOnDataDir,
+  killQuietly,
+  liveConsulPid,
+  TEST_CONSUL_ARGS,
+  waitGone,
+} from "./proc.ts";
+import { waitFor } from "./wait.ts";
 
 /**
  * Run processes get SIGTERM when the test process dies, however it dies (a killed test run
@@ -52,7 +57,13 @@ export interface NodeSpec {
   /** Default "run". */
   command?: "run" | "direct_run";
   /** Default "debug" (heartbeats are logged at debug). */
-  logLevel?: "debug" | "info";
+  logLevel?: "debug" | "info" | "warn";
+  /** Default "json" (what `Node.logs()` parses). */
+  logFormat?: "json" | "text";
+  /** The run's output is also appended to this file as it comes. */
+  logFile?: string;
+  /** Default: the harness's (`consulBin()`). */
+  consulBin?: string;
   /**
    * Give no `--client` (consul's client address then comes from a `-c` config dir or its
    * default); run talks to the agent through `--http-addr IP:8500`.
@@ -81,7 +92,6 @@ export class Node {
   readonly runs: CliProcess[] = [];
   /** "IP:8300": how raft and `leader()` name this node when it is a server. */
   readonly rpcAddr: string;
-  readonly #exited = new Set<CliProcess>();
 
   constructor(init: { name: string; ip: string; dataDir: string; spec: NodeSpec }) {
     this.name = init.name;
@@ -112,9 +122,9 @@ export class Node {
       "-e",
       String(s.expiry ?? 10),
       "--consul-bin",
-      consulBin(),
+      s.consulBin ?? consulBin(),
       "--log-format",
-      "json",
+      s.logFormat ?? "json",
       "--log-level",
       s.logLevel ?? "debug",
       ...(s.flags ?? []),
@@ -132,10 +142,10 @@ export class Node {
     const proc = spawnCli(this.argv(), {
       env: this.spec.env,
       wrap: WRAP,
+      logFile: this.spec.logFile,
       onLine: verbose ? (l) => console.error(`[${this.name}] ${l}`) : undefined,
     });
     this.runs.push(proc);
-    proc.status.then(() => this.#exited.add(proc));
     return proc;
   }
 
@@ -148,17 +158,12 @@ export class Node {
 
   /** True while the latest run process has not exited. */
   get running(): boolean {
-    const p = this.runs.at(-1);
-    return p !== undefined && !this.#exited.has(p);
+    return this.runs.at(-1)?.running ?? false;
   }
 
   /** The pid of the live consul named by `<data-dir>/consul.pid`, or undefined. */
-  async consulPid(): Promise<number | undefined> {
-    const rec = await readPidFile(pidFilePath(this.dataDir)).catch(() => undefined);
-    if (!rec) return undefined;
-    const start = procStartTime(rec.pid);
-    if (start === undefined || (rec.start !== undefined && start !== rec.start)) return undefined;
-    return rec.pid;
+  consulPid(): Promise<number | undefined> {
+    return liveConsulPid(this.dataDir);
   }
 
   /** Waits (bounded) for a live consul in the pidfile, other than `not`. */
@@ -217,12 +222,12 @@ export class Node {
   }
 
   async #killConsul(pid: number | undefined): Promise<void> {
-    if (pid === undefined || procStartTime(pid) === undefined) return;
+    if (pid === undefined) return;
     killQuietly(pid, "SIGKILL");
     await waitGone(pid, `consul ${pid} of node ${this.name}`).catch(() => {});
   }
 
-  /** Output lines of every run of this node (`CliProcess` keeps the first 20,000 per run). */
+  /** Output lines of every run of this node (`Proc` keeps the first 20,000 per run). */
   lines(): string[] {
     return this.runs.flatMap((r) => r.lines);
   }
@@ -322,12 +327,14 @@ export class Nodes {
   }
 }
 
-/** Live `Nodes` sets: their processes are SIGKILLed if the test process exits early. */
+/**
+ * Live `Nodes` sets: if the test process exits early, their consuls are SIGKILLed (the run
+ * processes are, by `proc.ts`).
+ */
 const liveSets = new Set<Nodes>();
 globalThis.addEventListener("unload", () => {
   for (const set of liveSets) {
     for (const n of set.all) {
-      for (const r of n.runs) r.signal("SIGKILL");
       for (const pid of consulsOnDataDir(n.dataDir)) killQuietly(pid, "SIGKILL");
     }
   }
@@ -344,179 +351,4 @@ export async function withNodes<T>(fn: (nodes: Nodes) => Promise<T>): Promise<T>
     await nodes.dispose();
     liveSets.delete(nodes);
   }
-}
-
-// ---- cluster checks ----------------------------------------------------------------------
-
-/** What every agent agreed on when `waitForCluster` returned. */
-export interface ClusterView {
-  servers: Node[];
-  clients: Node[];
-  /** The leader's "ip:8300". */
-  leader: string;
-  voters: RaftServer[];
-}
-
-/**
- * One look at the cluster: every node's agent answers, says whether it is a server, sees
- * exactly `nodes` as alive members, names the same leader (one of the servers), and reports
- * raft peers and raft voters = the servers. Returns the view, or throws saying what is not so
- * yet.
- */
-export async function clusterView(
-  nodes: Node[],
-  want: { servers: number; clients: number },
-): Promise<ClusterView> {
-  const names = nodes.map((n) => n.name).sort();
-  const answers = await Promise.all(nodes.map(async (n) => {
-    const [self, members, leader, peers, raft] = await Promise.all([
-      n.client.self(),
-      n.client.members(),
-      n.client.leader(),
-      n.client.peers(),
-      n.client.raftConfiguration(),
-    ]);
-    return { node: n, self, members, leader, peers, raft };
-  }));
-  const servers = answers.filter((a) => a.self.isServer).map((a) => a.node);
-  const clients = answers.filter((a) => !a.self.isServer).map((a) => a.node);
-  if (servers.length !== want.servers || clients.length !== want.clients) {
-    throw new Error(
-      `${servers.length} servers and ${clients.length} clients: expected ${want.servers} and ${want.clients}`,
-    );
-  }
-  const serverAddrs = servers.map((s) => s.rpcAddr).sort();
-  const leaders = new Set(answers.map((a) => a.leader ?? "(none)"));
-  if (leaders.size !== 1) throw new Error(`agents name different leaders: ${[...leaders]}`);
-  const leader = answers[0].leader;
-  if (leader === undefined || !serverAddrs.includes(leader)) {
-    throw new Error(`leader ${leader} is not one of the servers ${serverAddrs}`);
-  }
-  for (const a of answers) {
-    const alive = aliveNames(a.members);
-    if (alive.join(",") !== names.join(",")) {
-      throw new Error(`${a.node.name} sees alive members ${alive}: expected ${names}`);
-    }
-    if ([...a.peers].sort().join(",") !== serverAddrs.join(",")) {
-      throw new Error(`${a.node.name} reports raft peers ${a.peers}: expected ${serverAddrs}`);
-    }
-    const voters = a.raft.servers.filter((s) => s.voter).map((s) => s.address).sort();
-    const all = a.raft.servers.map((s) => s.address).sort();
-    if (voters.join(",") !== serverAddrs.join(",") || all.length !== voters.length) {
-      throw new Error(
-        `${a.node.name} reports raft servers ${all} (voters ${voters}): expected voters ${serverAddrs}`,
-      );
-    }
-  }
-  const voters = answers[0].raft.servers;
-  return { servers, clients, leader, voters };
-}
-
-/**
- * Waits (bounded) until `clusterView` holds: exactly `servers` servers and `clients` clients
- * among `nodes`, one leader, all alive, raft voters = the servers.
- */
-export async function waitForCluster(
-  nodes: Node[],
-  want: { servers: number; clients: number; timeoutMs?: number },
-): Promise<ClusterView> {
-  try {
-    return await waitFor(() => clusterView(nodes, want), {
-      what: `${want.servers} servers, ${want.clients} clients, one leader, ${nodes.length} alive`,
-      timeoutMs: want.timeoutMs ?? 60_000,
-      intervalMs: 250,
-    });
-  } catch (err) {
-    const dead = nodes.filter((n) => !n.running).map((n) => n.name);
-    throw new Error(
-      `${(err as Error).message}${dead.length ? `\nrun exited on: ${dead}` : ""}\n` +
-        nodes.map((n) => n.tail(15)).join("\n"),
-      { cause: err },
-    );
-  }
-}
-
-function aliveNames(members: Member[]): string[] {
-  return members.filter((m) => m.status === "alive").map((m) => m.name).sort();
-}
-
-// ---- registry ----------------------------------------------------------------------------
-
-/** Opens a registry for inspection (the S3 endpoint from the node env, if any). */
-export function inspectRegistry(url: string, env: Record<string, string> = {}): Promise<Registry> {
-  return openRegistry(url, { endpoint: env.AWS_ENDPOINT_URL_S3, maxAttempts: 1 });
-}
-
-/** Claims per place: place → [{epoch, node}] in epoch order. */
-export async function readSlots(
-  registry: Registry,
-): Promise<Map<number, { epoch: number; node: string }[]>> {
-  const out = new Map<number, { epoch: number; node: string }[]>();
-  const listing = await registry.list("slots/");
-  for (const o of listing.objects) {
-    const m = /^slots\/(\d+)\/(\d{10})$/.exec(o.key);
-    if (!m) throw new Error(`unexpected key in slots/: ${o.key}`);
-    const body = await registry.get(o.key, 256);
-    const node = new TextDecoder().decode(body ?? new Uint8Array()).trim();
-    const place = Number(m[1]);
-    const claims = out.get(place) ?? [];
-    claims.push({ epoch: Number(m[2]), node });
-    claims.sort((a, b) => a.epoch - b.epoch);
-    out.set(place, claims);
-  }
-  return out;
-}
-
-/** Heartbeat keys of `node` in `dir` ("servers" or "agents"), with their store time. */
-export async function heartbeatsOf(
-  registry: Registry,
-  dir: "servers" | "agents",
-  node: string,
-): Promise<{ key: string; lastModified: Date }[]> {
-  const listing = await registry.list(`${dir}/`);
-  return listing.objects.filter((o) => o.key.endsWith(`-${node}`));
-}
-
-// ---- processes ---------------------------------------------------------------------------
-
-function killQuietly(pid: number, sig: Deno.Signal): void {
-  try {
-    Deno.kill(pid, sig);
-  } catch { /* gone */ }
-}
-
-/** Waits (bounded) until `pid` is gone (or a zombie). */
-async function waitGone(pid: number, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (procStartTime(pid) !== undefined) {
-    if (Date.now() > deadline) throw new Error(`${what} still alive after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-/** Pids of consul processes whose `-data-dir` lies in `dataDir` (a leftover safety net). */
-export function consulsOnDataDir(dataDir: string): number[] {
-  const pids: number[] = [];
-  let entries: Iterable<Deno.DirEntry>;
-  try {
-    entries = Deno.readDirSync("/proc");
-  } catch {
-    return pids;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e.name)) continue;
-    let argv: string[];
-    try {
-      argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
-    } catch {
-      continue;
-    }
-    if (
-      argv.some((a) => /(^|\/)consul$/.test(a)) &&
-      argv.some((a) => a.startsWith(`-data-dir=${dataDir}/`))
-    ) {
-      pids.push(Number(e.name));
-    }
-  }
-  return pids;
 }

@@ -20,14 +20,9 @@
  * and consul processes, and 20 KV keys written before the cut all readable.
  */
 import assert from "node:assert/strict";
-import {
-  inspectRegistry,
-  type Node,
-  type NodeSpec,
-  readSlots,
-  waitForCluster,
-  withNodes,
-} from "./nodes.ts";
+import { inspectRegistry, readSlots } from "./registry_view.ts";
+import { type Node, type NodeSpec, withNodes } from "./nodes.ts";
+import { waitForCluster } from "./cluster_view.ts";
 import { InvariantMonitor, raftSelf } from "./invariants.ts";
 import { type Partitions, withPartitions } from "./partition.ts";
 import { sleep, waitFor } from "./wait.ts";

@@ -13,13 +13,13 @@
  * credential chain is pointed at moto's dummy keys through the process environment
  * (AWS_ACCESS_KEY_ID=testing, ...), which also keeps the chain away from instance metadata.
  */
-import { REPO } from "./proc.ts";
+import { Proc, REPO } from "./proc.ts";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 
 /** A bound, not a wait: moto answers in ~3 s idle, but a loaded 2-core machine (load 30) took > 20 s. */
 const START_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 5_000;
-const OUTPUT_BYTES = 8_192;
+const OUTPUT_LINES = 100;
 
 /** The dummy credentials and region moto accepts; set in the process environment on start. */
 export const S3_TEST_ENV: Readonly<Record<string, string>> = {
@@ -43,7 +43,7 @@ export interface S3Server {
   readonly client: S3Client;
   /** Creates another bucket. */
   createBucket(name: string): Promise<void>;
-  /** The last few KiB of moto's output. */
+  /** The last lines of moto's output. */
   output(): string;
 }
 
@@ -91,24 +91,12 @@ export async function startS3Server(
   const host = opts.host ?? randomS3Ip();
   const port = opts.port ?? freePort(host);
   const endpoint = `http://${host}:${port}`;
-  const child = new Deno.Command("/usr/bin/python3", {
-    // moto.server behind a launcher that makes conditional creates atomic (see moto_atomic.py).
-    args: [new URL("./moto_atomic.py", import.meta.url).pathname, "-H", host, "-p", String(port)],
-    env: { PYTHONPATH: `${tools}/moto/usr/lib/python3/dist-packages` },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let tail = "";
-  const keep = (s: string) => {
-    tail = (tail + s).slice(-OUTPUT_BYTES);
-  };
-  const pumps = [child.stdout, child.stderr].map((s) => pump(s, keep));
-  let exited = false;
-  const status = child.status.then((st) => {
-    exited = true;
-    return st;
-  });
+  // moto.server behind a launcher that makes conditional creates atomic (see moto_atomic.py).
+  const moto = new Proc("/usr/bin/python3", [
+    new URL("./moto_atomic.py", import.meta.url).pathname,
+    ...["-H", host, "-p", String(port)],
+  ], { env: { PYTHONPATH: `${tools}/moto/usr/lib/python3/dist-packages` }, keepLines: 0 });
+  const tail = () => moto.tail(OUTPUT_LINES);
   const client = new S3Client({
     region: S3_TEST_ENV.AWS_REGION,
     endpoint,
@@ -120,28 +108,16 @@ export async function startS3Server(
 
   const stop = async () => {
     client.destroy();
-    if (!exited) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // exited meanwhile
-      }
-      const timer = setTimeout(() => {
-        if (!exited) child.kill("SIGKILL");
-      }, STOP_GRACE_MS);
-      await status;
-      clearTimeout(timer);
-    }
-    await Promise.all(pumps);
+    await moto.stop("SIGTERM", STOP_GRACE_MS);
   };
 
   const bucket = opts.bucket ?? `auto-consul-test-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    await waitUntilAnswering(endpoint, () => exited);
+    await waitUntilAnswering(endpoint, () => !moto.running);
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (err) {
     await stop();
-    throw new Error(`could not start moto at ${endpoint}: ${(err as Error).message}\n${tail}`, {
+    throw new Error(`could not start moto at ${endpoint}: ${(err as Error).message}\n${tail()}`, {
       cause: err,
     });
   }
@@ -155,7 +131,7 @@ export async function startS3Server(
     createBucket: async (name) => {
       await client.send(new CreateBucketCommand({ Bucket: name }));
     },
-    output: () => tail,
+    output: tail,
     stop,
   };
 }
@@ -181,13 +157,4 @@ async function waitUntilAnswering(endpoint: string, exited: () => boolean): Prom
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`moto did not answer within ${START_TIMEOUT_MS} ms (last: ${last})`);
-}
-
-async function pump(stream: ReadableStream<Uint8Array>, keep: (s: string) => void) {
-  const dec = new TextDecoder();
-  try {
-    for await (const chunk of stream) keep(dec.decode(chunk, { stream: true }));
-  } catch {
-    // the process went away: its output ends here
-  }
 }

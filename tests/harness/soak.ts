@@ -19,14 +19,9 @@
  * a violation). At the end: every acknowledged write readable with its value, every node's run
  * process alive. Same seed, same schedule (the schedule is drawn before anything runs).
  */
-import {
-  inspectRegistry,
-  Node,
-  type Nodes,
-  type NodeSpec,
-  waitForCluster,
-  withNodes,
-} from "./nodes.ts";
+import { inspectRegistry } from "./registry_view.ts";
+import { Node, type Nodes, type NodeSpec, withNodes } from "./nodes.ts";
+import { waitForCluster } from "./cluster_view.ts";
 import { randomLoopbackIp } from "./consul.ts";
 import { InvariantMonitor, type Violation } from "./invariants.ts";
 import { type Partitions, startForwarder, withPartitions } from "./partition.ts";
