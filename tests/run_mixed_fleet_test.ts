@@ -16,7 +16,7 @@
  * Repetitions of (a) and (b): AUTO_CONSUL_MIXED_REPS (default 1; the issue's count is 10).
  */
 import assert from "node:assert/strict";
-import type { ConsulClient } from "../src/consul/client.ts";
+import type { TestConsulClient } from "./harness/test_consul_client.ts";
 import { readHeartbeats } from "../src/registry/heartbeats.ts";
 import type { Registry } from "../src/registry/registry.ts";
 import { captureLog } from "./registry/fixtures.ts";
@@ -60,7 +60,7 @@ const s3Prefix = (s3: S3Server): FreshFn => (label) =>
 /** Anything with a consul HTTP API and a name: an auto-consul node or a gem node. */
 interface Member {
   name: string;
-  client: ConsulClient;
+  client: TestConsulClient;
   rpcAddr: string;
 }
 

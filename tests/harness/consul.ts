@@ -19,7 +19,8 @@
  * error; set AUTO_CONSUL_TEST_VERBOSE=1 to stream it to stderr as well.
  */
 import { cleanEnv, LineTail, Proc, REPO } from "./proc.ts";
-import { ConsulClient } from "../../src/consul/client.ts";
+import type { ConsulClient } from "../../src/consul/client.ts";
+import { TestConsulClient } from "./test_consul_client.ts";
 import { waitFor } from "./wait.ts";
 
 /** Consul's default ports, the same on every agent since every agent has its own IP. */
@@ -110,7 +111,7 @@ export class Agent {
   readonly serfLanAddr: string;
   /** "ip:8300" for servers: what raft peers and `leader()` report. */
   readonly rpcAddr: string;
-  readonly client: ConsulClient;
+  readonly client: TestConsulClient;
   readonly dataDir: string;
   /** The agent's temporary directory (config file; data dir unless one was given). */
   readonly tempDir: string;
@@ -138,8 +139,9 @@ export class Agent {
     this.baseUrl = `http://${this.httpAddr}`;
     this.serfLanAddr = `${init.ip}:${PORTS.serfLan}`;
     this.rpcAddr = `${init.ip}:${PORTS.serverRpc}`;
-    this.client = init.client ??
-      new ConsulClient({ baseUrl: this.baseUrl, token: init.token, timeoutMs: 5_000 });
+    this.client = init.client
+      ? TestConsulClient.of(init.client)
+      : new TestConsulClient({ baseUrl: this.baseUrl, token: init.token, timeoutMs: 5_000 });
     this.dataDir = init.dataDir;
     this.tempDir = init.tempDir;
     this.args = init.args;

@@ -19,7 +19,6 @@
  * itself is killed, each run process gets SIGTERM (parent-death signal). Logs are JSON lines
  * (`--log-format json`), parsed by `Node.logs()`; AUTO_CONSUL_TEST_VERBOSE=1 streams them.
  */
-import { ConsulClient } from "../../src/consul/client.ts";
 import { setprivWithPdeathsig } from "../../src/consul/process.ts";
 import { type CliProcess, spawnCli } from "./cli.ts";
 import { consulBin, randomLoopbackIp } from "./consul.ts";
@@ -30,6 +29,7 @@ import {
   TEST_CONSUL_ARGS,
   waitGone,
 } from "./proc.ts";
+import { TestConsulClient } from "./test_consul_client.ts";
 import { waitFor } from "./wait.ts";
 
 /**
@@ -87,7 +87,7 @@ export class Node {
   readonly dataDir: string;
   readonly spec: NodeSpec;
   /** The agent's HTTP API (short timeout: a dead agent must not stall a wait). */
-  readonly client: ConsulClient;
+  readonly client: TestConsulClient;
   /** Every run process started for this node, oldest first. */
   readonly runs: CliProcess[] = [];
   /** "IP:8300": how raft and `leader()` name this node when it is a server. */
@@ -99,7 +99,7 @@ export class Node {
     this.dataDir = init.dataDir;
     this.spec = init.spec;
     this.rpcAddr = `${init.ip}:8300`;
-    this.client = new ConsulClient({ baseUrl: `http://${init.ip}:8500`, timeoutMs: 3_000 });
+    this.client = new TestConsulClient({ baseUrl: `http://${init.ip}:8500`, timeoutMs: 3_000 });
   }
 
   /** The auto-consul argv of this node. */
