@@ -29,29 +29,22 @@ import {
   type CallOptions,
   type CatalogNode,
   type Check,
-  check,
   type HealthServiceOptions,
-  kvEntry,
   type KvGetResult,
   type KvPutOptions,
   type Member,
   MEMBER_STATUS,
-  num,
-  obj,
-  optStr,
   type PreparedQuery,
   type PreparedQueryDefinition,
   type RaftConfiguration,
   type ServiceCheckDefinition,
   type ServiceEntry,
-  serviceEntry,
   type ServiceRegisterOptions,
   type ServiceRegistration,
   type SessionCreateOptions,
   type SessionInfo,
-  sessionInfo,
-  str,
 } from "./types.ts";
+import { check, kvEntry, num, obj, optStr, serviceEntry, sessionInfo, str } from "./decode.ts";
 
 export class ConsulClient {
   /** The HTTP exchange (tests call endpoints the product does not through it). */

@@ -4,19 +4,16 @@
  */
 import { ConsulClient } from "../../src/consul/client.ts";
 import { keyPath, parse } from "../../src/consul/transport.ts";
-import {
-  type AgentService,
-  type AutopilotConfiguration,
-  type CallOptions,
-  type CheckStatus,
-  type KvEntry,
-  kvEntry,
-  num,
-  type PreparedQuery,
-  type PreparedQueryResult,
-  serviceEntry,
-  str,
+import type {
+  AgentService,
+  AutopilotConfiguration,
+  CallOptions,
+  CheckStatus,
+  KvEntry,
+  PreparedQuery,
+  PreparedQueryResult,
 } from "../../src/consul/types.ts";
+import { kvEntry, num, serviceEntry, str } from "../../src/consul/decode.ts";
 
 export class TestConsulClient extends ConsulClient {
   /** The test client over `client`'s transport (its address, token, TLS settings). */
