@@ -21,7 +21,8 @@ import {
   joinValues,
   normaliseSingleDash,
 } from "./argv.ts";
-import { type Command, COMMANDS, FLAGS, flagsFor, usesRegistry } from "./flags.ts";
+import { type Command, COMMANDS } from "./flag_spec.ts";
+import { FLAGS, flagsFor, usesRegistry } from "./flags.ts";
 import {
   datacenter,
   endpoint,

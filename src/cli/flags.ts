@@ -1,34 +1,11 @@
 /**
  * Every flag of auto-consul, in one table. Parsing, environment fallbacks, help text and the
  * README check are all driven by it. Long names are kebab-case; each has an environment
- * fallback (AUTO_CONSUL_<NAME>, or a standard variable) unless `env` is null.
+ * fallback (AUTO_CONSUL_<NAME>, or a standard variable) unless `env` is null. The commands and
+ * the shape of a flag are in flag_spec.ts, elect's flags in elect_flags.ts.
  */
-
-export type Command =
-  | "run"
-  | "heartbeat"
-  | "direct_run"
-  | "set_mode"
-  | "set_server"
-  | "set_agent"
-  | "status"
-  | "doctor"
-  | "recover"
-  | "elect";
-
-export const COMMANDS: Record<Command, string> = {
-  run: "decide server or client (race-free), start and supervise consul, join, heartbeat",
-  heartbeat: "write this node's heartbeat once (exit 1 when consul is not running)",
-  direct_run: "start and supervise consul in the mode already decided (see set_mode)",
-  set_mode: "decide server or client from the registry and record it, without starting consul",
-  set_server: "record server mode",
-  set_agent: "record client (agent) mode",
-  status: "show registry members merged with what the local consul agent knows",
-  doctor: "check the cluster for known outage causes: findings with evidence and the next step",
-  recover:
-    "print (--dry-run) or publish (--yes) the quorum recovery plan; --new-cluster forms a new cluster",
-  elect: "master/slave election for a local service (replaces consul-master-election-tagger)",
-};
+import { auto, type Command, type FlagSpec } from "./flag_spec.ts";
+import { ELECT_FLAGS } from "./elect_flags.ts";
 
 /** Commands that take the registry flag. */
 const REGISTRY_COMMANDS: Command[] = [
@@ -40,27 +17,6 @@ const REGISTRY_COMMANDS: Command[] = [
   "recover",
 ];
 const RUN_COMMANDS: Command[] = ["run", "direct_run"];
-
-export interface FlagSpec {
-  name: string;
-  short?: string;
-  type: "string" | "boolean";
-  multiple?: boolean;
-  /** Environment variables consulted in order when the flag is absent. */
-  env: string[];
-  arg?: string;
-  help: string;
-  /** Shown as the default in help. */
-  def?: string;
-  /** Commands the flag applies to; undefined means every command (the gem's global flags). */
-  commands?: Command[];
-  /** Hidden aliases (the tagger's flag names) map onto this flag. */
-  aliases?: string[];
-  /** One of the gem's flags: a prefix unique among them means this flag, as with the gem. */
-  gem?: boolean;
-}
-
-const auto = (name: string) => `AUTO_CONSUL_${name.toUpperCase().replaceAll("-", "_")}`;
 
 export const FLAGS: FlagSpec[] = [
   // The gem's flags (accepted by every command, like the gem).
@@ -321,134 +277,7 @@ export const FLAGS: FlagSpec[] = [
     help: "machine-readable output",
     commands: ["status", "doctor", "elect"],
   },
-  // elect (the tagger's flags are aliases, with one or two dashes)
-  {
-    name: "service",
-    type: "string",
-    env: [auto("service")],
-    arg: "ID",
-    help: "the local service's ID",
-    commands: ["elect"],
-    aliases: ["consul-service-name"],
-  },
-  {
-    name: "query-name",
-    type: "string",
-    env: [auto("query-name")],
-    arg: "NAME",
-    def: "<service>-master",
-    help: "prepared query to create or update",
-    commands: ["elect"],
-    aliases: ["consul-query-name"],
-  },
-  {
-    name: "query-tag",
-    type: "string",
-    multiple: true,
-    env: [],
-    arg: "TAG",
-    help: "extra tag the prepared query requires (repeatable)",
-    commands: ["elect"],
-    aliases: ["consul-query-tag"],
-  },
-  {
-    name: "master-tag",
-    type: "string",
-    env: [auto("master-tag")],
-    arg: "TAG",
-    def: "master",
-    help: "tag of the master",
-    commands: ["elect"],
-  },
-  {
-    name: "slave-tag",
-    type: "string",
-    env: [auto("slave-tag")],
-    arg: "TAG",
-    def: "slave",
-    help: "tag of the others",
-    commands: ["elect"],
-  },
-  {
-    name: "lock-key",
-    type: "string",
-    env: [auto("lock-key")],
-    arg: "KEY",
-    def: "auto-consul/elect/<service>/leader",
-    help: "KV key of the lock",
-    commands: ["elect"],
-  },
-  {
-    name: "session-ttl",
-    type: "string",
-    env: [auto("session-ttl")],
-    arg: "S",
-    def: "15",
-    help: "session TTL in seconds (10-86400)",
-    commands: ["elect"],
-  },
-  {
-    name: "lock-delay",
-    type: "string",
-    env: [auto("lock-delay")],
-    arg: "S",
-    def: "1",
-    help: "lock delay in seconds after a master is lost (0-60)",
-    commands: ["elect"],
-  },
-  {
-    name: "once",
-    type: "boolean",
-    env: [],
-    help: "one round, for use as a consul check (the default)",
-    commands: ["elect"],
-  },
-  {
-    name: "watch",
-    type: "boolean",
-    env: [],
-    help: "keep running: hold the lock, react to changes, release on SIGTERM",
-    commands: ["elect"],
-  },
-  {
-    name: "role-exit-codes",
-    type: "boolean",
-    env: [],
-    help: "exit 0 as master, 1 as slave, 2 on error",
-    commands: ["elect"],
-  },
-  {
-    name: "allow-warning",
-    type: "boolean",
-    env: [],
-    help: "a master at warning stays master (default: it hands over)",
-    commands: ["elect"],
-  },
-  {
-    name: "check-id",
-    type: "string",
-    multiple: true,
-    env: [],
-    arg: "ID",
-    help: "the consul check that runs this elect: not counted, never bound (repeatable)",
-    commands: ["elect"],
-  },
-  {
-    name: "on-master",
-    type: "string",
-    env: [],
-    arg: "CMD",
-    help: "command run (no shell) on becoming master",
-    commands: ["elect"],
-  },
-  {
-    name: "on-slave",
-    type: "string",
-    env: [],
-    arg: "CMD",
-    help: "command run (no shell) on becoming slave",
-    commands: ["elect"],
-  },
+  ...ELECT_FLAGS,
   // always
   { name: "help", short: "h", type: "boolean", env: [], help: "show help", gem: true },
   { name: "version", short: "v", type: "boolean", env: [], help: "show version and build" },

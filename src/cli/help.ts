@@ -1,5 +1,6 @@
 /** Help text, generated from the flag table so it can never drift from what is parsed. */
-import { type Command, COMMANDS, flagsFor, type FlagSpec } from "./flags.ts";
+import { type Command, COMMANDS, type FlagSpec } from "./flag_spec.ts";
+import { flagsFor } from "./flags.ts";
 
 const EXIT_CODES = `Exit codes:
   0  success
