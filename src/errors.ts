@@ -139,8 +139,12 @@ export function classify(err: unknown): FailureClass {
 /** How long "denied" failures are retried before they count as permanent. */
 export const DENIED_GRACE_MS = 30_000;
 
+/** The message of any thrown value (an Error's message, anything else as a string). */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** One line describing any thrown value. */
 export function describe(err: unknown): string {
-  if (err instanceof Error) return err.message.split("\n")[0];
-  return String(err);
+  return errorText(err).split("\n")[0];
 }

@@ -9,7 +9,7 @@ import {
 } from "../cluster/recovery.ts";
 import { parseArgs } from "node:util";
 import type { ElectOptions } from "../elect/options.ts";
-import { UsageError } from "../errors.ts";
+import { errorText, UsageError } from "../errors.ts";
 import type { Level, LogFormat } from "../log.ts";
 import { parseRegistryUrl } from "../registry/open.ts";
 import {
@@ -362,7 +362,7 @@ function toCommand(s: string): Command {
 }
 
 function usageMessage(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorText(err);
   let m = /Unknown option '([^']+)'/.exec(msg);
   if (m) return `unknown flag "${m[1]}": see auto-consul --help`;
   m = /Option '([^']+)' argument missing/.exec(msg);

@@ -2,7 +2,7 @@
  * The ACL token and gossip key: from a file or the environment, never from argv. Each is
  * registered with the logger so that no log line can ever contain it.
  */
-import { UsageError } from "../errors.ts";
+import { errorText, UsageError } from "../errors.ts";
 import { registerSecret } from "../log.ts";
 
 export interface Secrets {
@@ -29,7 +29,7 @@ function fromFile(path: string, what: string, read: ReadFile): string {
   try {
     text = read(path);
   } catch (err) {
-    const why = err instanceof Error ? err.message.split(":")[0] : String(err);
+    const why = errorText(err).split(":")[0];
     throw new UsageError(`cannot read ${what} file "${path}": ${why}`);
   }
   const v = text.trim();

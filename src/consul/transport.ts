@@ -4,7 +4,7 @@
  * `ConsulUnreachableError` (no answer) or `ConsulError` (an HTTP error). `ConsulClient` builds
  * its endpoints on it.
  */
-import { ConsulError, ConsulUnreachableError } from "../errors.ts";
+import { ConsulError, ConsulUnreachableError, errorText } from "../errors.ts";
 import { registerSecret } from "../log.ts";
 import { parseConsulAddress } from "./address.ts";
 import type { BlockingOptions, CallOptions } from "./types.ts";
@@ -124,7 +124,7 @@ export class ConsulHttp {
         );
       }
       throw new ConsulUnreachableError(
-        `consul at ${this.address} is unreachable (${what}): ${this.#redact(errText(err))}`,
+        `consul at ${this.address} is unreachable (${what}): ${this.#redact(errorText(err))}`,
         { cause: err },
       );
     } finally {
@@ -188,9 +188,6 @@ export function parse<T>(reply: Reply, method: string, what: string): T {
   }
 }
 
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 function oneLine(text: string): string {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length > MAX_BODY_IN_MESSAGE ? `${flat.slice(0, MAX_BODY_IN_MESSAGE)}…` : flat;

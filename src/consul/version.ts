@@ -2,7 +2,7 @@
  * The version of the consul binary: `consul version` run as an argv (never a shell), its
  * first line "Consul v1.8.7" parsed. The agent's command line and config file depend on it.
  */
-import { UsageError } from "../errors.ts";
+import { describe, UsageError } from "../errors.ts";
 
 export interface ConsulVersion {
   major: number;
@@ -49,7 +49,7 @@ export function consulBinaryError(bin: string, err: unknown): UsageError {
       { cause: err },
     );
   }
-  const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
+  const why = describe(err);
   return new UsageError(`consul binary "${bin}" cannot be started: ${why}`, { cause: err });
 }
 

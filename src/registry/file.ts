@@ -5,7 +5,7 @@
  * are never listed. `createIfAbsent` links the temp file to the target: the link fails when
  * the target exists, which makes it atomic among concurrent creators.
  */
-import { RegistryError } from "../errors.ts";
+import { describe, RegistryError } from "../errors.ts";
 import { Logger } from "../log.ts";
 import { concatBytes, tooBig } from "./bytes.ts";
 import { assertKey, assertListPrefix } from "./key.ts";
@@ -312,7 +312,7 @@ export class FileRegistry implements Registry {
 
   #fsError(err: unknown, op: string, key: string): RegistryError {
     const what = key === "" ? this.root : `"${key}" in ${this.root}`;
-    const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    const why = describe(err);
     const code = (err as { code?: string }).code;
     const reason = err instanceof Deno.errors.PermissionDenied || code === "EACCES"
       ? "access-denied"

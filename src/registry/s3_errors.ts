@@ -4,7 +4,7 @@
  * $metadata.httpStatusCode), so the mapping is unit-tested without a server.
  * Messages never carry credentials: they are built from codes, statuses and names only.
  */
-import { RegistryError } from "../errors.ts";
+import { describe, RegistryError } from "../errors.ts";
 
 /** What was being done, for the message. */
 export interface S3ErrorContext {
@@ -140,16 +140,11 @@ export function toRegistryError(err: unknown, ctx: S3ErrorContext): RegistryErro
       "unreachable",
     );
   }
-  const detail = code || (status ? `HTTP ${status}` : firstLine(err));
+  const detail = code || (status ? `HTTP ${status}` : describe(err).slice(0, 200));
   return mk(`S3 ${ctx.op} of ${target} failed: ${detail}`, "s3-error");
 }
 
 function isNetworkCause(err: unknown): boolean {
   const cause = (err as SdkLikeError | null)?.cause;
   return cause !== undefined && NETWORK_CODES.has(errorCode(cause));
-}
-
-function firstLine(err: unknown): string {
-  const m = err instanceof Error ? err.message : String(err);
-  return m.split("\n")[0].slice(0, 200);
 }

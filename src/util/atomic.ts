@@ -3,7 +3,7 @@
  * fsynced), renamed into place. A reader sees the old file or the new one, whole; a crash
  * never leaves a half-written file; the temporary file is removed when a step fails.
  */
-import { LocalStateError } from "../errors.ts";
+import { errorText, LocalStateError } from "../errors.ts";
 
 export interface AtomicWriteOptions {
   /** Permission bits of the new file. Default 0o644 (filtered by the umask). */
@@ -45,7 +45,7 @@ export async function writeStateFile(path: string, text: string, mode = 0o644): 
   try {
     await writeAtomic(path, text, { mode });
   } catch (err) {
-    const why = err instanceof Error ? err.message.split(" (os error")[0] : String(err);
+    const why = errorText(err).split(" (os error")[0];
     throw new LocalStateError(`cannot write ${path}: ${why}`, { cause: err });
   }
 }

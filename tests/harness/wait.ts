@@ -1,6 +1,7 @@
 /**
  * Bounded polling for tests: every wait has a deadline and says what it waited for.
  */
+import { errorText } from "../../src/errors.ts";
 
 export interface WaitOptions {
   /** Give up after this long (default 30 s: generous for a loaded 2-core CI machine). */
@@ -40,9 +41,7 @@ export async function waitFor<T>(
     if (left <= 0) break;
     await sleep(Math.min(intervalMs, left), opts.signal);
   }
-  const last = lastError === undefined
-    ? ""
-    : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+  const last = lastError === undefined ? "" : `; last error: ${errorText(lastError)}`;
   throw new Error(
     `timed out after ${timeoutMs} ms (${attempts} attempts) waiting for ${opts.what}${last}`,
     { cause: lastError },
