@@ -1,7 +1,8 @@
 /**
  * The one logging module. Human text by default, JSON lines with `--log-format json`.
  * Every line names the component (the command, or a part of `run`) and the node.
- * Everything goes to stderr: stdout is for data.
+ * Everything goes to stderr: stdout is for data. Fields are camelCase with their unit last
+ * (`retryInMs`, `uptimeSeconds`, `dataDir`).
  */
 
 export type Level = "debug" | "info" | "warn" | "error";

@@ -273,7 +273,7 @@ Deno.test("node: consul that exits unexpectedly is restarted with the same comma
   assert.deepEqual(w.consul.agents[1].args, w.consul.agents[0].args);
   const [exit] = w.logged(/consul exited unexpectedly/);
   assert.equal(exit.code, 1);
-  assert.equal(w.logged(/restarting consul$/)[0].in_ms, 750);
+  assert.equal(w.logged(/restarting consul$/)[0].retryInMs, 750);
   assert.ok(beatsAfterRestart > 3, `heartbeats written: ${beatsAfterRestart}`);
   assert.equal(w.logged(/mode decision/).length, 0, "the mode is not decided again");
   assert.equal(w.logged(/claimed free server place 0/).length, 1);

@@ -23,7 +23,7 @@ async function hangAndRecover(node: Node, all: Node[]): Promise<void> {
     const said = node.logged(/consul is alive but its HTTP API has not answered/);
     assert.equal(said.length, 1, node.tail());
     assert.equal(said[0].pid, hung);
-    assert.ok(Number(said[0].silent_s) >= HANG_S, `silent ${said[0].silent_s} s`);
+    assert.ok(Number(said[0].silentSeconds) >= HANG_S, `silent ${said[0].silentSeconds} s`);
     assert.deepEqual(consulsOnDataDir(node.dataDir), [fresh], "one consul");
     assert.ok(node.running, "run lives on");
   } finally {

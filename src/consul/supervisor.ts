@@ -181,7 +181,7 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
           pid: child.pid,
           code: first.code,
           signal: first.signal,
-          uptime_s: Math.round(uptimeMs / 100) / 10,
+          uptimeSeconds: Math.round(uptimeMs / 100) / 10,
           error: errorLine.slice(0, 500),
         });
         if (uptimeMs < failFast.withinMs) {
@@ -206,7 +206,7 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
         );
       }
       const delay = restartDelay(attempt++, backoff, random);
-      log.info("restarting consul", { in_ms: delay, restart: restarts + 1 });
+      log.info("restarting consul", { retryInMs: delay, restart: restarts + 1 });
       await sleep(delay, signal);
       if (signal.aborted) break;
       restarts++;
@@ -252,8 +252,8 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
           "consul is alive but its HTTP API has not answered: killing it to start it again",
           {
             pid: child.pid,
-            silent_s: Math.round((t - lastAnswer) / 100) / 10,
-            hung_after_s: w.hungAfterMs / 1000,
+            silentSeconds: Math.round((t - lastAnswer) / 100) / 10,
+            hungAfterSeconds: w.hungAfterMs / 1000,
           },
         );
         child.kill("SIGKILL"); // a stopped process cannot act on SIGTERM
@@ -270,7 +270,7 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
     if (status === undefined) {
       log.warn("consul did not exit in time: sending SIGKILL", {
         pid: child.pid,
-        waited_s: stopTimeoutMs / 1000,
+        waitedSeconds: stopTimeoutMs / 1000,
       });
       child.kill("SIGKILL");
       status = await within(child.status, 10_000);
