@@ -9,6 +9,7 @@ import type { ConsulClient } from "../consul/client.ts";
 import { describe, UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type Sleep, sleep as realSleep } from "../util/backoff.ts";
+import { stopOnSignals } from "../util/signals.ts";
 import { type SpawnHook, spawnHook } from "../elect/hooks.ts";
 import type { LockHolder } from "../elect/lock.ts";
 import { startedByConsul } from "../elect/health.ts";
@@ -83,15 +84,9 @@ export async function electCommand(config: Config, deps: ElectDeps): Promise<num
 
 async function watch(config: Config, deps: ElectDeps): Promise<void> {
   const opts = config.elect!;
-  let signal = deps.signal;
-  const stop = new AbortController();
-  const onSignal = () => stop.abort(new DOMException("stopping on a signal", "AbortError"));
-  const listen = signal === undefined;
-  if (listen) {
-    signal = stop.signal;
-    Deno.addSignalListener("SIGTERM", onSignal);
-    Deno.addSignalListener("SIGINT", onSignal);
-  }
+  // without a caller's signal, --watch stops on SIGTERM or SIGINT
+  const stop = deps.signal ? undefined : stopOnSignals(["SIGTERM", "SIGINT"]);
+  const signal = deps.signal ?? stop!.signal;
   let printedQuery = false;
   try {
     await electWatch({
@@ -100,7 +95,7 @@ async function watch(config: Config, deps: ElectDeps): Promise<void> {
       dataDir: config.dataDir,
       log: deps.log,
       spawnHook: deps.spawnHook ?? spawnHook,
-      signal: signal!,
+      signal,
       sleep: deps.sleep ?? realSleep,
       random: deps.random ?? Math.random,
       checkToken: deps.token,
@@ -114,9 +109,6 @@ async function watch(config: Config, deps: ElectDeps): Promise<void> {
       },
     });
   } finally {
-    if (listen) {
-      Deno.removeSignalListener("SIGTERM", onSignal);
-      Deno.removeSignalListener("SIGINT", onSignal);
-    }
+    stop?.dispose();
   }
 }
