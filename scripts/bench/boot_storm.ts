@@ -14,19 +14,7 @@ import { Logger } from "../../src/log.ts";
 import { parseSlotKey } from "../../src/registry/layout.ts";
 import { S3Registry } from "../../src/registry/s3.ts";
 import { S3_TEST_ENV, startS3Server } from "../../tests/harness/s3.ts";
-import {
-  benchFlags,
-  commandLine,
-  consulBin,
-  fmtStats,
-  machine,
-  onExit,
-  provenance,
-  stats,
-  table,
-  workDir,
-  writeSection,
-} from "./lib.ts";
+import { benchFlags, benchStart, fmtStats, onExit, stats, table, writeSection } from "./lib.ts";
 import { KINDS, nowMs, type RequestRecord, startS3Counter } from "./s3_counter.ts";
 import type { WorkerResult, WorkerSpec } from "./storm_worker.ts";
 
@@ -212,9 +200,7 @@ function medianMs(records: RequestRecord[]): number {
   return stats(records.filter((r) => !r.injected).map((r) => r.end - r.start)).median;
 }
 
-const bin = consulBin();
-const m = await machine(bin);
-const root = await workDir(NAME);
+const { root, provenance } = await benchStart(NAME);
 if (flags.store === "memory") {
   for (const [k, v] of Object.entries(S3_TEST_ENV)) Deno.env.set(k, v);
 }
@@ -343,7 +329,7 @@ request: the time a request spent at the proxy (the added delay plus moto's answ
 is far above the added delay, moto (one python process on the same 2 cores) is the queue, and
 the storm's duration measures moto, not the nodes.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table([

@@ -12,20 +12,16 @@ import { cleanEnv, type RunNode, runNodes, startFleet, stopFleet } from "./fleet
 import { waitFormed } from "./formed.ts";
 import {
   benchFlags,
-  commandLine,
-  consulBin,
+  benchStart,
   cpuSeconds,
   fmtStats,
-  machine,
   MAIN,
   Proc,
-  provenance,
   rssMiB,
   sleep,
   stats,
   table,
   timeCommand,
-  workDir,
   writeSection,
 } from "./lib.ts";
 
@@ -51,9 +47,7 @@ function watch(label: string, pid: number | undefined): Watched {
   return { label, pid, rss: [], cpu0: cpuSeconds(pid) ?? NaN };
 }
 
-const bin = consulBin();
-const m = await machine(bin);
-const root = await workDir(NAME);
+const { bin, root, provenance } = await benchStart(NAME);
 const s3 = await startS3Server();
 const idleScript = `${root}/idle.ts`;
 await Deno.writeTextFile(idleScript, "setInterval(() => {}, 60_000);\n");
@@ -153,7 +147,7 @@ runs each, interleaved: \`auto-consul heartbeat\` (a server agent: writes \`serv
 \`agents/\`, lists them for the node's older keys, deletes them) from source with
 \`deno run\`, and \`consul members\` against the same agent. Wall seconds as median (min–max).
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table([

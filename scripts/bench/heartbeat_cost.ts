@@ -13,17 +13,7 @@ import { heartbeatKey } from "../../src/registry/layout.ts";
 import { openRegistry } from "../../src/registry/open.ts";
 import { mapLimit } from "../../src/util/pool.ts";
 import { cleanEnv } from "./fleet.ts";
-import {
-  benchFlags,
-  commandLine,
-  consulBin,
-  machine,
-  MAIN,
-  provenance,
-  table,
-  workDir,
-  writeSection,
-} from "./lib.ts";
+import { benchFlags, benchStart, MAIN, table, writeSection } from "./lib.ts";
 import { type Counts, startS3Counter } from "./s3_counter.ts";
 
 const NAME = "heartbeat_cost";
@@ -36,9 +26,7 @@ const flags = benchFlags(NAME, {
 }, "S3 requests per one-shot heartbeat (cron use), counted by a proxy in front of moto");
 
 const enc = (s: string) => new TextEncoder().encode(s);
-const bin = consulBin();
-const m = await machine(bin);
-const root = await workDir(NAME);
+const { root, provenance } = await benchStart(NAME);
 const s3 = await startS3Server();
 const proxy = startS3Counter(s3.endpoint, randomS3Ip());
 const url = `s3://${s3.bucket}/cron`;
@@ -181,7 +169,7 @@ cost is 1 PUT and ${
 } LIST per call in this fleet (the LISTs of a purge, every 10th call), against
 the gem's 1 PUT and 3 LIST on every call.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table(

@@ -10,7 +10,9 @@ import { parseArgs } from "node:util";
 
 export const MAIN = `${REPO}/main.ts`;
 export const BENCHMARKS_MD = `${REPO}/BENCHMARKS.md`;
-export { consulBin, randomLoopbackIp } from "../../tests/harness/consul.ts";
+import { consulBin } from "../../tests/harness/consul.ts";
+export { consulBin };
+export { randomLoopbackIp } from "../../tests/harness/consul.ts";
 export { sleep, waitFor } from "../../tests/harness/wait.ts";
 import {
   findProcesses,
@@ -144,6 +146,25 @@ export async function machine(consul: string): Promise<Machine> {
     deno: Deno.version.deno,
     load: loadAvg(),
   };
+}
+
+/** What every benchmark starts with. */
+export interface BenchStart {
+  /** The consul binary. */
+  bin: string;
+  /** The machine, described before the benchmark loads it. */
+  m: Machine;
+  /** A fresh work dir, removed at exit. */
+  root: string;
+  /** The lines under the section title (`provenance` with this run's command line). */
+  provenance: () => string;
+}
+
+export async function benchStart(name: string): Promise<BenchStart> {
+  const bin = consulBin();
+  const m = await machine(bin);
+  const root = await workDir(name);
+  return { bin, m, root, provenance: () => provenance(m, commandLine(name)) };
 }
 
 /** The lines under a section title: date, machine, versions, load, command. */

@@ -26,12 +26,9 @@ import {
 import { waitFormed } from "./formed.ts";
 import {
   benchFlags,
-  commandLine,
-  consulBin,
+  benchStart,
   fmtStats,
   loadAvg,
-  machine,
-  provenance,
   randomLoopbackIp,
   sleep,
   stats,
@@ -147,8 +144,7 @@ async function once(system: System, scenario: Scenario): Promise<Sample> {
   }
 }
 
-const bin = consulBin();
-const m = await machine(bin);
+const { provenance } = await benchStart(NAME);
 const plan: [System, Scenario, number][] = [
   ["auto-consul", "restart", flags.reps],
   ["consul", "restart", flags.reps],
@@ -228,7 +224,7 @@ until memberlist may reclaim a dead node's name, 30 s after it was declared dead
 \`DeadNodeReclaimTime\` to 30 s); the registry had the new addresses within a tick.
 Seconds, median (min–max), from the (re)launch; the window is ${flags["window-s"]} s.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table([

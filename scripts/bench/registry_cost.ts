@@ -11,17 +11,7 @@
 import { randomS3Ip, startS3Server } from "../../tests/harness/s3.ts";
 import { runNodes, startFleet, stopFleet } from "./fleet.ts";
 import { waitFormed } from "./formed.ts";
-import {
-  benchFlags,
-  commandLine,
-  consulBin,
-  machine,
-  provenance,
-  sleep,
-  table,
-  workDir,
-  writeSection,
-} from "./lib.ts";
+import { benchFlags, benchStart, sleep, table, writeSection } from "./lib.ts";
 import { type Counts, KINDS, startS3Counter } from "./s3_counter.ts";
 
 const NAME = "registry_cost";
@@ -88,9 +78,7 @@ function gemPerBeat(server: boolean, fleet: number, servers: number): PerBeat {
   };
 }
 
-const bin = consulBin();
-const m = await machine(bin);
-const root = await workDir(NAME);
+const { root, provenance } = await benchStart(NAME);
 const s3 = await startS3Server();
 const proxies = [
   startS3Counter(s3.endpoint, randomS3Ip()),
@@ -190,7 +178,7 @@ hours.
   per node and one LIST of it is ${gemPerBeat(false, flags.fleet, 5).LIST} requests. Its reads
   (a LIST and a GET at start) are not part of the steady state.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table([

@@ -19,18 +19,14 @@ import { cleanEnv, RunNode } from "./fleet.ts";
 import { waitFormed } from "./formed.ts";
 import {
   benchFlags,
-  commandLine,
-  consulBin,
+  benchStart,
   fmtStats,
-  machine,
   MAIN,
-  provenance,
   randomLoopbackIp,
   sleep,
   stats,
   table,
   timeCommand,
-  workDir,
   writeSection,
 } from "./lib.ts";
 import { type Counts, type S3Counter, startS3Counter } from "./s3_counter.ts";
@@ -156,9 +152,7 @@ function typical(samples: Sample[], f: (s: Sample) => Counts | undefined): strin
   return all.map(([k, c]) => (all.length > 1 ? `${k} (${c}×)` : k)).join("; ");
 }
 
-const bin = consulBin();
-const m = await machine(bin);
-const root = await workDir(NAME);
+const { root, provenance } = await benchStart(NAME);
 const cluster = await startCluster({ servers: SERVERS });
 let s3: S3 | undefined;
 const results: { backend: string; n: number; prefillS: number; samples: Sample[] }[] = [];
@@ -249,7 +243,7 @@ agent, under another node name and counted by a second proxy: it lists \`agents/
 node's older keys (one LIST per 1,000 keys), so it grows with the fleet; \`run\` remembers its
 keys and never lists \`agents/\`.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table([

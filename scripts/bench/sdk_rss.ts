@@ -8,18 +8,7 @@
  *   deno run -A scripts/bench/sdk_rss.ts [--reps 3]
  */
 import { startS3Server } from "../../tests/harness/s3.ts";
-import {
-  benchFlags,
-  commandLine,
-  consulBin,
-  fmtStats,
-  machine,
-  provenance,
-  stats,
-  table,
-  workDir,
-  writeSection,
-} from "./lib.ts";
+import { benchFlags, benchStart, fmtStats, stats, table, writeSection } from "./lib.ts";
 
 const NAME = "sdk_rss";
 const CHILD = new URL("./sdk_rss_child.ts", import.meta.url).pathname;
@@ -31,8 +20,7 @@ const VARIANTS: [string, string][] = [
   ["calls", "the S3 registry, its five calls made 5 times against moto"],
   ["folder", "the folder registry, the same calls"],
 ];
-const m = await machine(consulBin());
-const root = await workDir(NAME);
+const { root, provenance } = await benchStart(NAME);
 const s3 = await startS3Server();
 const out = new Map<string, { rss: number; heap: number }[]>();
 try {
@@ -66,7 +54,7 @@ ${flags.reps} runs each, MiB as median (min–max): waiting only; with the S3 re
 imported; with its five calls made; the folder registry with the same calls. The SDK's share of
 a supervisor's footprint is the second row over the first.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${table(["process", "RSS, MiB", "V8 heap used, MiB", "over the floor, MiB"], rows)}
 `;

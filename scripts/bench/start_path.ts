@@ -19,17 +19,13 @@ import { RunNode } from "./fleet.ts";
 import { criticalPath, formatCriticalPath } from "./critical_path.ts";
 import {
   benchFlags,
-  commandLine,
-  consulBin,
+  benchStart,
   cpuSeconds,
   fmtStats,
-  machine,
-  provenance,
   randomLoopbackIp,
   stats,
   table,
   waitFor,
-  workDir,
   writeSection,
 } from "./lib.ts";
 import { nowMs, type RequestRecord, startS3Counter } from "./s3_counter.ts";
@@ -67,9 +63,7 @@ interface Sample {
   path: string;
 }
 
-const bin = consulBin();
-const m = await machine(bin);
-const root = await workDir(NAME);
+const { root, provenance } = await benchStart(NAME);
 const s3 = await startS3Server();
 const direct = new S3Registry({ bucket: s3.bucket, prefix: "", endpoint: s3.endpoint });
 const samples: Sample[] = [];
@@ -228,7 +222,7 @@ wall time of a start on an idle machine) when its consul started. Under heavy lo
 together can leave more than the added delay apart and then count as one after the other: the
 critical path here is an upper bound (\`tests/start_path_depth_test.ts\` counts it at 300 ms).
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table([

@@ -13,16 +13,12 @@ import { cleanEnv, runNodes, stopFleet } from "./fleet.ts";
 import { waitFormed } from "./formed.ts";
 import {
   benchFlags,
-  commandLine,
-  consulBin,
+  benchStart,
   fmtStats,
-  machine,
   MAIN,
-  provenance,
   stats,
   table,
   timeCommand,
-  workDir,
   writeSection,
 } from "./lib.ts";
 
@@ -44,9 +40,7 @@ async function loadsSdk(args: string[], env: Record<string, string>): Promise<bo
   return text.includes(SDK_MARK);
 }
 
-const bin = consulBin();
-const m = await machine(bin);
-const root = await workDir(NAME);
+const { root, provenance } = await benchStart(NAME);
 const s3 = await startS3Server();
 const agent = await startAgent({ server: true });
 const env = cleanEnv({ ...s3.env, AWS_ENDPOINT_URL_S3: s3.endpoint });
@@ -161,7 +155,7 @@ registry from moto. The bundle rows run \`deno bundle\`'s one-file build
 (\`deno task bundle\`, built by this script): the AWS SDK is inlined in it, so every command
 parses it.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${table(["command", "wall time, s", "over the floor, s", "AWS SDK loaded", "exit codes"], rows)}
 

@@ -22,15 +22,12 @@ import {
 import { waitFormed } from "./formed.ts";
 import {
   benchFlags,
-  commandLine,
+  benchStart,
   CONSUL_FLAGS,
-  consulBin,
   cpuSeconds,
   findPids,
   fmtStats,
   loadAvg,
-  machine,
-  provenance,
   stats,
   table,
   workDir,
@@ -206,8 +203,7 @@ async function once(
   }
 }
 
-const bin = consulBin();
-const m = await machine(bin);
+const { provenance } = await benchStart(NAME);
 const moto = variants.includes("s3") ? await startS3Server() : undefined;
 // a real region's latency: every S3 request waits S3_DELAY ± s3-jitter ms at the proxy
 const proxy = moto && S3_DELAY > 0
@@ -369,7 +365,7 @@ until a leader was first elected (raft's randomised election timeout, 1–2 s wi
 named it and every member was alive. CPU: CPU seconds the fleet's processes had used when the
 cluster was formed, on a machine with ${navigator.hardwareConcurrency} cores.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table([
