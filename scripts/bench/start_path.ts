@@ -220,7 +220,7 @@ the wall times measure the queue for the CPU, not the node. "CPU s": user + syst
 run process (all its threads: V8 compiles and collects on helper threads, so it can exceed the
 wall time of a start on an idle machine) when its consul started. Under heavy load requests sent
 together can leave more than the added delay apart and then count as one after the other: the
-critical path here is an upper bound (\`tests/start_path_depth_test.ts\` counts it at 300 ms).
+critical path here is an upper bound (\`tests/real/start_path_depth_test.ts\` counts it at 300 ms).
 
 ${provenance()}
 

@@ -5,7 +5,7 @@
  * Why re-registering keeps the checks: `PUT /v1/agent/service/register` without `Check` or
  * `Checks` (and without `replace-existing-checks`) leaves the service's registered checks as
  * they are, with their status and output; sessions bound to them stay valid. Verified against
- * Consul 1.8.7 (tests/elect_test.ts, step "5+6": after 100 re-registrations the TTL check is
+ * Consul 1.8.7 (tests/real/elect_test.ts, step "5+6": after 100 re-registrations the TTL check is
  * still there, passing and taking updates, and the same sessions still hold). Not refreshed: the
  * copy of the service's tags inside each check (`ServiceTags` of /v1/agent/checks), which
  * consul only rewrites when the check itself is registered again; nothing in auto-consul or

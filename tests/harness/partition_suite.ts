@@ -4,7 +4,7 @@
  * network is cut with nftables rules on the loopback addresses the test owns
  * (tests/harness/partition.ts); every rule is removed at the end, even on failure.
  *
- * Used by tests/partition_folder_test.ts and tests/partition_s3_test.ts (two files, so the suite
+ * Used by tests/real/partition_folder_test.ts and tests/real/partition_s3_test.ts (two files, so the suite
  * runs them side by side). One cluster per registry goes through, in order:
  *   A. a follower server cut from the other servers (not from the clients or the registry);
  *   B. the leader cut from every other node;

@@ -1,0 +1,354 @@
+/**
+ * Issue 12 acceptance against real consul: 1 server + 3 clients, the service "redis" on each
+ * client with a TTL check the test sets. A sampler reads, every 200 ms from the server, what
+ * the prepared query answers and which passing instances are tagged master; two of either at
+ * any sample fails the test.
+ *
+ *   A (points 3, 4): `elect --once` as consul's own check (a script check of the service),
+ *     run as a non-root user (setpriv, uid 65534) with a data dir it cannot write: the first
+ *     master comes within one check interval of the first run, and stays.
+ *   B (point 1, --watch): the master's check at warning: another master within 3 s.
+ *   C (point 2): kill -9 of the --watch master; then kill -9 of the new master's agent and a
+ *     restart with its saved `master` tag — 60 s of samples, never two masters; each new
+ *     master within 2×TTL (consul's session expiry) + lock-delay + one round.
+ * The --once warning handover (point 1) and the 60 s run under random warnings (point 6) are
+ * in elect_test.ts. Every process is stopped and every directory removed in `finally`.
+ */
+import assert from "node:assert/strict";
+import { type CliProcess, spawnCli } from "../harness/cli.ts";
+import { REPO } from "../harness/proc.ts";
+import { type Agent, startCluster } from "../harness/consul.ts";
+import { sleep, waitFor } from "../harness/wait.ts";
+
+const SERVICE = "redis";
+const QUERY = "redis-failover-master";
+const LOCK = `auto-consul/elect/${SERVICE}/leader`;
+const CHECK_EVERY_S = 3;
+const WATCH_TTL_S = 10;
+const LOCK_DELAY_S = 1;
+
+interface Sample {
+  at: number;
+  query: string[];
+  masters: string[];
+  detail?: string;
+}
+
+/** Samples the query and the catalog every 200 ms until stopped (bounded). */
+class Sampler {
+  readonly samples: Sample[] = [];
+  #stop = false;
+  #done: Promise<void>;
+  constructor(read: () => Promise<Omit<Sample, "at">>, maxMs: number) {
+    this.#done = (async () => {
+      const end = Date.now() + maxMs;
+      while (!this.#stop && Date.now() < end) {
+        const at = Date.now();
+        try {
+          this.samples.push({ at, ...await read() });
+        } catch { /* the server busy: no sample */ }
+        await sleep(Math.max(0, 200 - (Date.now() - at)));
+      }
+    })();
+  }
+  /** The first sample from `t` on answering exactly one master, other than `not`. */
+  firstMaster(t: number, not?: string): Sample | undefined {
+    return this.samples.find((s) =>
+      s.at >= t && s.query.length === 1 && s.masters.length === 1 && s.query[0] === s.masters[0] &&
+      s.query[0] !== not
+    );
+  }
+  async stop(): Promise<void> {
+    this.#stop = true;
+    await this.#done;
+  }
+  /** Throws on any sample with two masters. */
+  assertNeverTwo(): void {
+    const bad = this.samples.filter((s) => s.query.length > 1 || s.masters.length > 1);
+    assert.equal(bad.length, 0, `two masters at: ${JSON.stringify(bad.slice(0, 5))}`);
+  }
+}
+
+Deno.test("elect fails over on warning, never shows two masters, needs no local state", async (t) => {
+  const cluster = await startCluster({
+    servers: 1,
+    clients: 3,
+    hcl: ["enable_script_checks = true"],
+  });
+  const tmp = await Deno.makeTempDir({ prefix: "elect-failover-" });
+  const procs: CliProcess[] = [];
+  let sampler: Sampler | undefined;
+  try {
+    await Deno.chmod(tmp, 0o755);
+    const viewer = cluster.servers[0].client;
+    const insts: Agent[] = cluster.clients;
+    for (const [i, agent] of insts.entries()) {
+      await agent.client.serviceRegister({
+        ID: SERVICE,
+        Name: SERVICE,
+        Port: 6379 + i,
+        Tags: ["v1"],
+        Check: { CheckID: "redis-ttl", Name: "redis alive", TTL: "10m" },
+      });
+      await agent.client.checkUpdate("redis-ttl", "passing");
+    }
+    const byNode = (node: string | undefined) => insts.find((a) => a.node === node);
+    const holder = async () => {
+      const lock = await viewer.kvGet(LOCK);
+      return lock.session ? (await viewer.sessionInfo(lock.session))?.node : undefined;
+    };
+    const read = async () => {
+      const [q, h] = await Promise.all([
+        viewer.queryExecute(QUERY).catch(() => ({ nodes: [] })),
+        viewer.healthService(SERVICE, { passing: true }),
+      ]);
+      const query = q.nodes.map((n) => n.node).sort();
+      const masters = h.entries.filter((e) => e.service.tags.includes("master")).map((e) => e.node)
+        .sort();
+      if (query.length < 2 && masters.length < 2) return { query, masters };
+      // two masters: say who holds the lock and what each instance's tags and checks are
+      const all = await viewer.healthService(SERVICE);
+      const detail = JSON.stringify({
+        holder: await holder().catch(() => "?"),
+        all: all.entries.map((e) => ({
+          node: e.node,
+          tags: e.service.tags,
+          checks: e.checks.map((c) => `${c.checkId}=${c.status}`),
+        })),
+      });
+      return { query, masters, detail };
+    };
+    sampler = new Sampler(read, 240_000);
+    /** One master everywhere: lock, query, catalog. */
+    const oneMaster = async (not?: string) => {
+      const [h, s] = await Promise.all([holder(), read()]);
+      return h && h !== not && s.query.length === 1 && s.query[0] === h &&
+          s.masters.length === 1 && s.masters[0] === h
+        ? h
+        : undefined;
+    };
+
+    const root = Deno.uid() === 0;
+    await t.step({
+      name: "A (3, 4): --once as consul's check, non-root, unwritable data dir: master at once",
+      ignore: !root,
+      fn: async () => {
+        const nobody = `${tmp}/nobody`;
+        await Deno.mkdir(nobody, { mode: 0o777 });
+        await Deno.chmod(nobody, 0o777);
+        const unwritable = `${tmp}/root-only`;
+        await Deno.mkdir(unwritable, { mode: 0o755 });
+        const asNobody = [
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          "env",
+          `HOME=${nobody}`,
+          `DENO_DIR=${nobody}/deno`,
+          "DENO_NO_UPDATE_CHECK=1",
+          "NO_COLOR=1",
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--quiet",
+          `${REPO}/main.ts`,
+        ];
+        // warm the non-root user's module cache, so that the first check run is a normal one
+        const warm = await new Deno.Command(asNobody[0], {
+          args: [...asNobody.slice(1), "--version"],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(warm.code, 0, new TextDecoder().decode(warm.stderr));
+        const t0 = Date.now();
+        try {
+          for (const a of insts) {
+            await a.client.checkRegister({
+              ID: "redis-zeroconf",
+              Name: "redis zeroconf election",
+              ServiceID: SERVICE,
+              Args: [
+                ...asNobody,
+                "elect",
+                "-consul-service-name",
+                SERVICE,
+                "-consul-query-name",
+                QUERY,
+                "--json",
+                "-d",
+                unwritable,
+                "--http-addr",
+                a.httpAddr,
+              ],
+              Interval: `${CHECK_EVERY_S}s`,
+              Timeout: "30s",
+            });
+          }
+          const runs = async () =>
+            (await Promise.all(insts.map((a) => a.client.agentChecks()))).map((c) =>
+              c["redis-zeroconf"]
+            );
+          // one round: every instance's election check has run once (consul starts each at a
+          // random moment of its first interval)
+          const ranOnce = await waitFor(async () => {
+            const all = await runs();
+            return all.every((c) => c && c.output !== "") ? { at: Date.now(), all } : undefined;
+          }, { what: "every election check run once", timeoutMs: 60_000, intervalMs: 50 });
+          const firstRoles = ranOnce.all.map((c) =>
+            JSON.parse(c.output.split("\n").find((l) => l.startsWith("{")) ?? "{}").role
+          );
+          const master = await waitFor(() => oneMaster(), {
+            what: "the first master",
+            timeoutMs: 30_000,
+            intervalMs: 50,
+          });
+          const ms = Date.now() - ranOnce.at;
+          console.log(
+            `  check mode: every instance ran once ${ranOnce.at - t0} ms after registering ` +
+              `(first roles ${firstRoles}), master ${master} answered ${ms} ms after that`,
+          );
+          // the first round made the master; the query answers it once its vouch check has run
+          assert.equal(firstRoles.filter((r) => r === "master").length, 1, `${firstRoles}`);
+          assert.ok(ms <= 1_500, `first master ${ms} ms after the first round`);
+          // it stays: five more intervals, the same master at every sample from now
+          const from = Date.now();
+          await sleep(5 * CHECK_EVERY_S * 1000);
+          const after = sampler!.samples.filter((s) => s.at >= from);
+          assert.ok(after.length >= 20, `${after.length} samples`);
+          for (const s of after) assert.deepEqual(s.query, [master], JSON.stringify(s));
+          for (const c of await runs()) {
+            assert.equal(c.status, "passing", c.output);
+            assert.match(c.output, /WARN .*(cannot (write|read)|Permission denied)/, c.output);
+            assert.doesNotMatch(c.output, /ERROR/, c.output);
+          }
+        } finally {
+          for (const a of insts) await a.client.checkDeregister("redis-zeroconf").catch(() => {});
+        }
+      },
+    });
+
+    const watchers = new Map<string, CliProcess>();
+    const startWatcher = (a: Agent) => {
+      const p = spawnCli([
+        "elect",
+        "--service",
+        SERVICE,
+        "--query-name",
+        QUERY,
+        "--watch",
+        "--session-ttl",
+        String(WATCH_TTL_S),
+        "--lock-delay",
+        String(LOCK_DELAY_S),
+        "-d",
+        `${tmp}/watch-${a.node}`,
+        "--http-addr",
+        a.httpAddr,
+      ]);
+      procs.push(p);
+      watchers.set(a.node, p);
+    };
+
+    await t.step(
+      "B (1): --watch, the master's check at warning: another master within 3 s",
+      async () => {
+        for (const a of insts) startWatcher(a);
+        // every watcher has done its first round (it prints the query's name then)
+        await waitFor(
+          () => [...watchers.values()].every((w) => w.lines.includes(`${QUERY}.query.consul`)),
+          { what: "every watcher's first round", timeoutMs: 30_000 },
+        );
+        const m = await waitFor(() => oneMaster(), { what: "a --watch master", timeoutMs: 40_000 });
+        const t0 = Date.now();
+        await byNode(m)!.client.checkUpdate("redis-ttl", "warning", "test: degraded");
+        try {
+          const next = await waitFor(() => oneMaster(m), {
+            what: "another master after a warning",
+            timeoutMs: 15_000,
+            intervalMs: 50,
+          });
+          const ms = Date.now() - t0;
+          console.log(`  --watch warning on ${m} -> ${next} in ${ms} ms`);
+          const logs = [...watchers.entries()].map(([n, w]) => `--- ${n}\n${w.tail(25)}`).join(
+            "\n",
+          );
+          assert.ok(
+            ms <= 3_000,
+            `handover took ${ms} ms (warning at ${new Date(t0).toISOString()})\n${logs}`,
+          );
+          // the old master is tagged slave within a round and the new one stays
+          await waitFor(
+            async () => (await byNode(m)!.client.agentService(SERVICE))?.Tags?.includes("slave"),
+            {
+              what: "the old master tagged slave",
+            },
+          );
+        } finally {
+          await byNode(m)!.client.checkUpdate("redis-ttl", "passing");
+        }
+        await sleep(1_500);
+        assert.ok(await oneMaster(), "still one master after the warning ended");
+      },
+    );
+
+    await t.step(
+      "C (2): kill -9 of the --watch master, then of the new master's agent (restarted with its master tag): never two masters in 60 s",
+      async () => {
+        const bound = (2 * WATCH_TTL_S + LOCK_DELAY_S) * 1000 + 5_000;
+        const w0 = Date.now();
+        const a = (await oneMaster())!;
+        watchers.get(a)!.signal("SIGKILL");
+        await watchers.get(a)!.status;
+        const t1 = Date.now();
+        const b = await waitFor(() => oneMaster(a), {
+          what: "a master after kill -9 of the master's elector",
+          timeoutMs: bound + 10_000,
+          intervalMs: 100,
+        });
+        const ms1 = Date.now() - t1;
+        console.log(`  kill -9 of ${a}'s --watch -> ${b} in ${ms1} ms (bound ${bound} ms)`);
+        assert.ok(ms1 <= bound, `failover took ${ms1} ms`);
+        // the killed elector restarted: comes back as a slave, never answered as master
+        startWatcher(byNode(a)!);
+
+        const bAgent = byNode(b)!;
+        const t2 = Date.now();
+        await bAgent.kill9();
+        const c = await waitFor(() => oneMaster(b), {
+          what: "a master after kill -9 of the master's agent",
+          timeoutMs: bound + 10_000,
+          intervalMs: 100,
+        });
+        const ms2 = Date.now() - t2;
+        console.log(`  kill -9 of ${b}'s agent -> ${c} in ${ms2} ms`);
+        assert.ok(ms2 <= bound, `failover took ${ms2} ms`);
+        // the agent comes back with "master" in its saved service definition
+        await bAgent.restart();
+        const saved = (await bAgent.client.agentService(SERVICE))?.Tags ?? [];
+        console.log(`  ${b}'s agent restarted with tags [${saved}]`);
+        await waitFor(
+          async () => (await bAgent.client.agentService(SERVICE))?.Tags?.includes("slave"),
+          {
+            what: `${b} tagged slave by its elector`,
+            timeoutMs: 30_000,
+          },
+        );
+        const end = w0 + 60_000;
+        if (Date.now() < end) await sleep(end - Date.now());
+        assert.equal(await oneMaster(), c, "the master stayed");
+        const window = sampler!.samples.filter((s) => s.at >= w0);
+        assert.ok(window.length >= 150, `${window.length} samples in the 60 s window`);
+      },
+    );
+
+    await sampler.stop();
+    sampler.assertNeverTwo();
+    console.log(`  ${sampler.samples.length} samples (200 ms), never two masters`);
+  } finally {
+    await sampler?.stop();
+    await Promise.allSettled(procs.map((p) => p.stop("SIGKILL", 5_000)));
+    await cluster.stopAll();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+});
