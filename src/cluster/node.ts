@@ -29,6 +29,7 @@ import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
 import { retryTransient } from "../util/retry.ts";
 import { announceAddress } from "./announce.ts";
+import { cleanCatalog } from "./catalog_clean.ts";
 import { releaseClaim } from "./claim.ts";
 import { decisionWarnings } from "./server_warnings.ts";
 import type { HeldPlace } from "./places.ts";
@@ -101,7 +102,14 @@ export interface NodeDeps {
   spawn: (args: readonly string[], onLine: LineHandler) => Promise<NodeConsul>;
   consul: Pick<
     ConsulClient,
-    "self" | "members" | "leader" | "join" | "raftConfiguration" | "leave"
+    | "self"
+    | "members"
+    | "leader"
+    | "join"
+    | "raftConfiguration"
+    | "leave"
+    | "catalogNode"
+    | "catalogDeregister"
   >;
   /** The registry; required when `modeFrom` is "decide". Without it: no heartbeat, no join. */
   registry?: Registry;
@@ -433,6 +441,12 @@ async function superviseOnce(
             iteration.abort("SIGTERM");
           })
           : Promise.resolve(),
+        // A node back with a wiped data dir: its old catalog entry blocks its registration.
+        cleanCatalog({ node: opts.node, ticksMs }, {
+          consul: deps.consul,
+          sleep: deps.sleep,
+          log: log.child("catalog"),
+        }, loops.signal),
         stayJoined({
           node: opts.node,
           address,

@@ -12,6 +12,8 @@ import type { Sleep } from "../util/backoff.ts";
 import { publishPlan, raftFromSelf, readPlans, readRecords } from "./holder.ts";
 import { decideRecovery, leaderInRecords, type RecoveryPlan } from "./recovery.ts";
 import { writeStateFile } from "../util/atomic.ts";
+import { parseLatestConfiguration } from "./observe.ts";
+import type { AgentSelf, RaftConfiguration } from "../consul/types.ts";
 
 /** Local state: the highest plan this node carried out. */
 export const RECOVERY_FILE = "recovery.json";
@@ -65,12 +67,16 @@ export async function watchQuorum(
         continue;
       }
       // Read everything before deciding: a failed read decides nothing (I6).
-      const [records, plans, self, raft] = await Promise.all([
+      const [records, plans, self] = await Promise.all([
         readRecords(deps.registry, log),
         readPlans(deps.registry, log),
         deps.consul.self({ signal }),
-        deps.consul.raftConfiguration({ signal, stale: true }),
       ]);
+      // The server's own copy first: consul 1.8 serves no raft read (not even ?stale) on a
+      // server that has not heard from a leader since it started — exactly the servers that
+      // need recovery; the API held each call ~7 s and then failed, so no tick decided.
+      const raft = raftFromStats(self) ??
+        await deps.consul.raftConfiguration({ signal, stale: true });
       if (leaderInRecords(records, opts.expirySeconds)) lastLeader = deps.now();
       const progress = raftFromSelf(self);
       const d = decideRecovery({
@@ -124,6 +130,12 @@ export async function prepareRecovery(dataDir: string, r: Recovery): Promise<str
   await writeStateFile(path, r.peers);
   await writeStateFile(`${dataDir}/${RECOVERY_FILE}`, JSON.stringify({ applied: r.plan.n }) + "\n");
   return path;
+}
+
+/** The raft configuration in the agent's own stats (`Stats.raft.latest_configuration`). */
+function raftFromStats(self: Pick<AgentSelf, "raw">): RaftConfiguration | undefined {
+  const stats = (self.raw.Stats ?? {}) as Record<string, Record<string, unknown> | undefined>;
+  return parseLatestConfiguration(stats.raft?.latest_configuration);
 }
 
 async function lastApplied(dataDir: string): Promise<number> {

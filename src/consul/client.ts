@@ -190,6 +190,23 @@ export class ConsulClient {
     return (list ?? []).map((n) => ({ id: str(n.ID), node: str(n.Node), address: str(n.Address) }));
   }
 
+  /** GET /v1/catalog/node/:node — the node's catalog entry, undefined when it has none. */
+  async catalogNode(node: string, opts?: CallOptions): Promise<CatalogNode | undefined> {
+    const reply = await this.http.request("GET", `/v1/catalog/node/${encodeURIComponent(node)}`, {
+      ...opts,
+      allow: [404],
+    });
+    if (reply.status === 404) return undefined;
+    const body = parse<{ Node?: Record<string, unknown> } | null>(reply, "GET", node);
+    const n = body?.Node;
+    return n ? { id: str(n.ID), node: str(n.Node), address: str(n.Address) } : undefined;
+  }
+
+  /** PUT /v1/catalog/deregister — removes a node, its services and checks from the catalog. */
+  async catalogDeregister(node: string, opts?: CallOptions): Promise<void> {
+    await this.http.request("PUT", "/v1/catalog/deregister", { ...opts, body: { Node: node } });
+  }
+
   // ---- KV ----------------------------------------------------------------------------------
 
   /** GET /v1/kv/:key — a blocking query when `index` is given. */

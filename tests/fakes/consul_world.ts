@@ -3,7 +3,7 @@
  * (recorded with their argv), and `client` answers like the running agent's HTTP API — only
  * while a process runs. The members other agents see are the test's to script.
  */
-import type { AgentSelf, Member, RaftConfiguration } from "../../src/consul/types.ts";
+import type { AgentSelf, CatalogNode, Member, RaftConfiguration } from "../../src/consul/types.ts";
 import type { ExitStatus, LineHandler } from "../../src/consul/process.ts";
 import type { NodeConsul } from "../../src/cluster/node.ts";
 import { ConsulUnreachableError } from "../../src/errors.ts";
@@ -149,5 +149,13 @@ export class ConsulWorld {
           : [];
         return { servers, index: 1 };
       }),
+    /** No catalog entry: nothing stale to remove. */
+    catalogNode: (): Promise<CatalogNode | undefined> =>
+      Promise.resolve().then(() => {
+        this.#answering();
+        return undefined;
+      }),
+    catalogDeregister: (): Promise<void> =>
+      Promise.reject(new Error("the fake catalog has nothing to deregister")),
   };
 }
