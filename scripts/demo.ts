@@ -9,7 +9,7 @@
  * the test waits on that state instead of a fixed time. Exits 0 when the cluster formed (3 servers, 2 clients, one leader, all alive), 1 if not.
  */
 import { parseArgs } from "node:util";
-import type { StatusRow } from "../src/cluster/status.ts";
+import type { StatusRow } from "../src/cluster/status_view.ts";
 import { runCli } from "../tests/harness/cli.ts";
 import { consulBin } from "../tests/harness/consul.ts";
 import { Node } from "../tests/harness/nodes.ts";

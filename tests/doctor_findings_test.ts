@@ -1,6 +1,6 @@
 /** doctor's findings (pure): a healthy 3+2 cluster has none; each broken state has its finding. */
 import assert from "node:assert/strict";
-import type { Member, RaftServer } from "../src/consul/types.ts";
+import type { RaftServer, SerfMember } from "../src/consul/types.ts";
 import { summarizeSnapshot } from "../src/doctor/checks_local.ts";
 import { diagnose, exitCodeFor, renderFindings } from "../src/doctor/diagnose.ts";
 import {
@@ -19,12 +19,12 @@ function beat(dir: "servers" | "agents", node: string, ageSeconds = 10): Heartbe
   return { key: `${dir}/20261202045950-${node}`, dir, node, stamp: t, lastModified: t, ageSeconds };
 }
 
-function server(i: number, status = "alive", tags: Record<string, string> = {}): Member {
+function server(i: number, status = "alive", tags: Record<string, string> = {}): SerfMember {
   return {
     name: `s${i}`,
     addr: `10.0.0.${i}`,
     port: 8301,
-    status: status as Member["status"],
+    status: status as SerfMember["status"],
     statusCode: 1,
     isServer: true,
     tags: {
@@ -38,7 +38,7 @@ function server(i: number, status = "alive", tags: Record<string, string> = {}):
   };
 }
 
-function client(i: number): Member {
+function client(i: number): SerfMember {
   return {
     name: `c${i}`,
     addr: `10.0.1.${i}`,

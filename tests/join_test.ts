@@ -1,7 +1,7 @@
 /** The join loop's logic with an injected clock: no waiting, every loop bounded. */
 import assert from "node:assert/strict";
 import { joinCandidates, stayJoined } from "../src/cluster/join.ts";
-import type { Member as SerfMember } from "../src/consul/types.ts";
+import type { SerfMember } from "../src/consul/types.ts";
 import { Logger } from "../src/log.ts";
 import type { Member } from "../src/registry/heartbeats.ts";
 

@@ -1,8 +1,8 @@
 /** The status view (pure): raft matched by node ID and address, unknown kept unknown, roles, places. */
 import assert from "node:assert/strict";
 import { parseLatestConfiguration } from "../src/cluster/observe.ts";
-import { buildStatus, leaderLine, renderStatus } from "../src/cluster/status.ts";
-import type { Member, RaftServer } from "../src/consul/types.ts";
+import { buildStatus, leaderLine, renderStatus } from "../src/cluster/status_view.ts";
+import type { RaftServer, SerfMember } from "../src/consul/types.ts";
 import type { Heartbeat } from "../src/registry/heartbeats.ts";
 
 const NOW = Date.parse("2026-12-02T05:00:00Z");
@@ -12,12 +12,18 @@ function beat(dir: "servers" | "agents", node: string, ageSeconds: number): Hear
   return { key: `${dir}/x-${node}`, dir, node, stamp: t, lastModified: t, ageSeconds };
 }
 
-function member(name: string, addr: string, server: boolean, id: string, status = "alive"): Member {
+function member(
+  name: string,
+  addr: string,
+  server: boolean,
+  id: string,
+  status = "alive",
+): SerfMember {
   return {
     name,
     addr,
     port: 8301,
-    status: status as Member["status"],
+    status: status as SerfMember["status"],
     statusCode: 1,
     isServer: server,
     tags: server ? { role: "consul", id, port: "8300" } : { id },

@@ -3,7 +3,7 @@
  * the registry's heartbeats with each node's address, and the local agent's members, leader
  * and raft configuration, every agent call bounded so a leaderless cluster cannot hang them.
  */
-import type { AgentView } from "./status.ts";
+import type { AgentView } from "./status_view.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import type { RaftConfiguration, RaftServer } from "../consul/types.ts";
 import { ConsulUnreachableError, describe } from "../errors.ts";

@@ -2,7 +2,7 @@
 import type { Config } from "../cli/config.ts";
 import { readClaims } from "../cluster/claim.ts";
 import { MAX_PLACES, readAgentView, readRegistryView } from "../cluster/observe.ts";
-import { buildStatus, renderStatus } from "../cluster/status.ts";
+import { buildStatus, renderStatus } from "../cluster/status_view.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry/registry.ts";

@@ -3,7 +3,7 @@
  * auto-consul uses. Adapters only: every method fetches and returns data, callers decide.
  *
  * Conventions:
- * - Summaries the client builds are camelCase (`AgentSelf`, `Member`, `KvEntry`, ...).
+ * - Summaries the client builds are camelCase (`AgentSelf`, `SerfMember`, `KvEntry`, ...).
  * - Objects a caller must send back to consul unchanged keep consul's own PascalCase JSON
  *   (`AgentService`, `ServiceRegistration`, `PreparedQuery*`, `AutopilotConfiguration`), and
  *   summaries carry `raw` where a caller may need a field not typed here.
@@ -32,11 +32,11 @@ import {
   type HealthServiceOptions,
   type KvGetResult,
   type KvPutOptions,
-  type Member,
   MEMBER_STATUS,
   type PreparedQuery,
   type PreparedQueryDefinition,
   type RaftConfiguration,
+  type SerfMember,
   type ServiceCheckDefinition,
   type ServiceEntry,
   type ServiceRegisterOptions,
@@ -87,7 +87,7 @@ export class ConsulClient {
   }
 
   /** GET /v1/agent/members (LAN, or WAN with `wan`). */
-  async members(opts: CallOptions & { wan?: boolean } = {}): Promise<Member[]> {
+  async members(opts: CallOptions & { wan?: boolean } = {}): Promise<SerfMember[]> {
     const list = await this.http.json<Record<string, unknown>[]>("GET", "/v1/agent/members", {
       ...opts,
       query: { wan: opts.wan ? 1 : undefined },

@@ -45,7 +45,7 @@ export const MEMBER_STATUS: readonly MemberStatus[] = [
 ];
 
 /** A serf member, from GET /v1/agent/members. */
-export interface Member {
+export interface SerfMember {
   name: string;
   addr: string;
   port: number;

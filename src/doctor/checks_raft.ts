@@ -2,21 +2,21 @@
  * Quorum checks: leader, raft peers against serf members, server counts and settings that
  * must agree across servers. Pure: facts in, findings out.
  */
-import { matchRaftServer, raftIp } from "../cluster/status.ts";
-import type { Member } from "../consul/types.ts";
+import { matchRaftServer, raftIp } from "../cluster/status_view.ts";
+import type { SerfMember } from "../consul/types.ts";
 import { type AgentFacts, type Finding, readmeRef, RECOVER_ADVICE } from "./facts.ts";
 
-const serversOf = (members: Member[]) => members.filter((m) => m.isServer);
+const serversOf = (members: SerfMember[]) => members.filter((m) => m.isServer);
 
 /** A server's bootstrap setting as serf tags carry it: "expect=3", "bootstrap", or "none". */
-export function bootstrapSetting(m: Member): string {
+export function bootstrapSetting(m: SerfMember): string {
   if (m.tags.bootstrap === "1") return "bootstrap";
   if (m.tags.expect !== undefined) return `expect=${m.tags.expect}`;
   return "none";
 }
 
 /** The consul version in a member's `build` tag ("1.8.7:abc" → "1.8.7"). */
-export function buildVersion(m: Member): string | undefined {
+export function buildVersion(m: SerfMember): string | undefined {
   const b = m.tags.build;
   return b ? b.split(":")[0] : undefined;
 }

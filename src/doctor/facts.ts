@@ -4,7 +4,12 @@
  * table tests.
  */
 import type { PlaceClaim } from "../cluster/places.ts";
-import type { AutopilotHealth, CatalogNode, Member, RaftConfiguration } from "../consul/types.ts";
+import type {
+  AutopilotHealth,
+  CatalogNode,
+  RaftConfiguration,
+  SerfMember,
+} from "../consul/types.ts";
 import type { Heartbeat } from "../registry/heartbeats.ts";
 
 export type Severity = "critical" | "warning" | "info";
@@ -78,7 +83,7 @@ export interface SelfFacts {
 
 export interface AgentFacts {
   self: SelfFacts;
-  members: Member[];
+  members: SerfMember[];
   raft?: RaftConfiguration;
   /** "api": the raft API; "agent-stats": a server's own copy (the API refused: no leader). */
   raftSource?: "api" | "agent-stats";

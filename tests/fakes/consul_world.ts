@@ -3,7 +3,12 @@
  * (recorded with their argv), and `client` answers like the running agent's HTTP API — only
  * while a process runs. The members other agents see are the test's to script.
  */
-import type { AgentSelf, CatalogNode, Member, RaftConfiguration } from "../../src/consul/types.ts";
+import type {
+  AgentSelf,
+  CatalogNode,
+  RaftConfiguration,
+  SerfMember,
+} from "../../src/consul/types.ts";
 import type { ExitStatus, LineHandler } from "../../src/consul/process.ts";
 import type { NodeConsul } from "../../src/cluster/node.ts";
 import { ConsulUnreachableError } from "../../src/errors.ts";
@@ -44,12 +49,12 @@ export class FakeAgent implements NodeConsul {
   }
 }
 
-export function serverMember(name: string, addr: string, status = "alive"): Member {
+export function serverMember(name: string, addr: string, status = "alive"): SerfMember {
   return {
     name,
     addr,
     port: 8301,
-    status: status as Member["status"],
+    status: status as SerfMember["status"],
     statusCode: 1,
     isServer: true,
     tags: {},
@@ -59,7 +64,7 @@ export function serverMember(name: string, addr: string, status = "alive"): Memb
 export class ConsulWorld {
   readonly agents: FakeAgent[] = [];
   /** Other agents as this one sees them (servers of the cluster). */
-  others: Member[] = [];
+  others: SerfMember[] = [];
   readonly joins: string[] = [];
   #pid = 1000;
 
@@ -92,9 +97,9 @@ export class ConsulWorld {
     return a;
   }
 
-  #members(): Member[] {
+  #members(): SerfMember[] {
     const a = this.#answering();
-    const me: Member = { ...serverMember(this.node, this.address), isServer: a.isServer };
+    const me: SerfMember = { ...serverMember(this.node, this.address), isServer: a.isServer };
     return [me, ...this.others];
   }
 
@@ -116,7 +121,7 @@ export class ConsulWorld {
           raw: {},
         };
       }),
-    members: (): Promise<Member[]> => Promise.resolve().then(() => this.#members()),
+    members: (): Promise<SerfMember[]> => Promise.resolve().then(() => this.#members()),
     leader: (): Promise<string> =>
       Promise.resolve().then(() => {
         const servers = this.#members().filter((m) => m.isServer && m.status === "alive");

@@ -2,7 +2,7 @@
  * What a set of auto-consul nodes agrees on: `clusterView` takes one look (servers, clients,
  * one leader, alive members, raft voters) and `waitForCluster` waits, bounded, until it holds.
  */
-import type { Member, RaftServer } from "../../src/consul/types.ts";
+import type { RaftServer, SerfMember } from "../../src/consul/types.ts";
 import type { Node } from "./nodes.ts";
 import { waitFor } from "./wait.ts";
 
@@ -94,6 +94,6 @@ export async function waitForCluster(
   }
 }
 
-function aliveNames(members: Member[]): string[] {
+function aliveNames(members: SerfMember[]): string[] {
   return members.filter((m) => m.status === "alive").map((m) => m.name).sort();
 }

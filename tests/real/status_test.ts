@@ -1,6 +1,6 @@
 /** `status` against a real 3-server cluster: registry rows merged with serf and raft. */
 import assert from "node:assert/strict";
-import type { StatusRow } from "../../src/cluster/status.ts";
+import type { StatusRow } from "../../src/cluster/status_view.ts";
 import { runCli } from "../harness/cli.ts";
 import { withCluster } from "../harness/consul.ts";
 import { statusInProcess as statusAt } from "../harness/status.ts";

@@ -7,7 +7,7 @@
  * name: consul names a raft entry "(unknown)" when its address is not in serf, which is
  * exactly the state of servers that moved.
  */
-import type { Member as SerfMember, RaftConfiguration, RaftServer } from "../consul/types.ts";
+import type { RaftConfiguration, RaftServer, SerfMember } from "../consul/types.ts";
 import { freshestPerNode, type Heartbeat, isLive } from "../registry/heartbeats.ts";
 import type { PlaceClaim } from "./places.ts";
 
