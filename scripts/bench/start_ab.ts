@@ -12,16 +12,12 @@
  */
 import {
   benchFlags,
-  commandLine,
-  consulBin,
+  benchStart,
   fmtStats,
-  machine,
-  provenance,
   REPO,
   stats,
   table,
   timeCommand,
-  workDir,
   writeSection,
 } from "./lib.ts";
 import { cleanEnv } from "./fleet.ts";
@@ -38,8 +34,7 @@ async function git(args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout).trim();
 }
 
-const m = await machine(consulBin());
-const root = await workDir(NAME);
+const { root, provenance } = await benchStart(NAME);
 const baseRev = await git(["rev-parse", "--short", flags.base]);
 const headRev = await git(["rev-parse", "--short", "HEAD"]);
 const baseTree = `${root}/base`;
@@ -111,7 +106,7 @@ interleaved, ${flags.reps} runs each, from source (\`deno run -A main.ts\`), sec
 (min–max). \`set_mode\` on a fresh data dir is \`run\`'s start path up to its mode decision (config,
 data dir lock, registry checks, probe, claim), without consul.
 
-${provenance(m, commandLine(NAME))}
+${provenance()}
 
 ${
   table(
