@@ -9,14 +9,18 @@ import {
   cleanCatalog,
   staleCatalogEntry,
 } from "../src/cluster/catalog_clean.ts";
-import type { AgentSelf, CatalogNode, Member } from "../src/consul/types.ts";
+import type { AgentSelf, CatalogNode, SerfMember } from "../src/consul/types.ts";
 import { Logger } from "../src/log.ts";
 
 const NEW = "11111111-1111-1111-1111-111111111111";
 const OLD = "22222222-2222-2222-2222-222222222222";
 const OTHER = "33333333-3333-3333-3333-333333333333";
 
-function member(name: string, id: string | undefined, status: Member["status"] = "alive"): Member {
+function member(
+  name: string,
+  id: string | undefined,
+  status: SerfMember["status"] = "alive",
+): SerfMember {
   return {
     name,
     addr: "127.0.0.9",
@@ -32,7 +36,7 @@ const entry = (id: string): CatalogNode => ({ id, node: "s1", address: "127.0.0.
 Deno.test("staleCatalogEntry: removes only a former incarnation of this node", () => {
   const cases: {
     name: string;
-    members: Member[];
+    members: SerfMember[];
     entry: CatalogNode | undefined;
     want: CatalogVerdict["kind"];
   }[] = [
@@ -88,7 +92,9 @@ Deno.test("staleCatalogEntry: removes only a former incarnation of this node", (
 });
 
 /** A scripted agent: `leaders` answers in turn (then the last), a catalog entry, serf members. */
-function agent(init: { leaders: (string | undefined)[]; entry?: CatalogNode; members: Member[] }) {
+function agent(
+  init: { leaders: (string | undefined)[]; entry?: CatalogNode; members: SerfMember[] },
+) {
   const calls = { deregister: [] as string[], catalogReads: 0 };
   let turn = 0;
   let current = init.entry;

@@ -9,7 +9,7 @@
  * The decision is pure (`staleCatalogEntry`); `cleanCatalog` only reads and writes.
  */
 import type { ConsulClient } from "../consul/client.ts";
-import type { CatalogNode, Member } from "../consul/types.ts";
+import type { CatalogNode, SerfMember } from "../consul/types.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Sleep } from "../util/backoff.ts";
@@ -33,7 +33,7 @@ export type CatalogVerdict =
 export function staleCatalogEntry(input: {
   node: string;
   nodeId: string;
-  members: readonly Member[];
+  members: readonly SerfMember[];
   entry: CatalogNode | undefined;
 }): CatalogVerdict {
   const { node, nodeId, members, entry } = input;
