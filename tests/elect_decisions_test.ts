@@ -16,7 +16,8 @@ import {
   type SessionSpec,
 } from "../src/elect/session.ts";
 import { formatState, parseState, statePath } from "../src/elect/state.ts";
-import { renewEveryMs } from "../src/elect/watch.ts";
+import { nextRoundInMs, renewEveryMs } from "../src/elect/watch.ts";
+import { aliveAction, aliveCheck, aliveCheckId, aliveCheckName } from "../src/elect/alive.ts";
 import { Logger } from "../src/log.ts";
 
 const holder = { node: "web-1", address: "10.0.0.5", port: 6379, service: "redis" };
@@ -336,4 +337,39 @@ Deno.test("timings: renewal at TTL/2, retry after the lock delay", () => {
   assert.equal(retryDelayMs(1), 1_250);
   assert.equal(retryDelayMs(0), 500);
   assert.ok(BLOCKED_RETRY_MS <= 2_000);
+});
+
+Deno.test("timings: a --watch round starts at most the renewal period after the last one", () => {
+  // nothing asked: the rest of the renewal period, counted from the round's start
+  assert.equal(nextRoundInMs(undefined, 5_000, 300), 4_700);
+  // a retry sooner than that is kept; a later one is cut to the renewal
+  assert.equal(nextRoundInMs(1_250, 5_000, 300), 1_250);
+  assert.equal(nextRoundInMs(9_000, 5_000, 300), 4_700);
+  // a round that took the whole period (or a clock step back): the next at once, never < 1 ms
+  assert.equal(nextRoundInMs(undefined, 5_000, 7_000), 1);
+  assert.equal(nextRoundInMs(undefined, 5_000, -50), 5_000);
+});
+
+Deno.test("alive check: a TTL check of the instance, the session TTL as its TTL", () => {
+  assert.equal(aliveCheckId("redis"), "auto-consul-elect-alive:redis");
+  assert.deepEqual(aliveCheck("redis", 10), {
+    ID: "auto-consul-elect-alive:redis",
+    Name: "auto-consul elect --watch alive (ttl 10s)",
+    Notes: "passed by every round of auto-consul elect --watch; bound to its election session",
+    ServiceID: "redis",
+    TTL: "10s",
+    Status: "passing",
+  });
+  const ttl = (name: string, status: Check["status"] = "passing") => ({
+    name,
+    status,
+    type: "ttl",
+  });
+  assert.equal(aliveAction(undefined, 10), "register");
+  assert.equal(aliveAction(ttl(aliveCheckName(10)), 10), "pass");
+  // critical (its elector was dead for a TTL): passed again, not registered again
+  assert.equal(aliveAction(ttl(aliveCheckName(10), "critical"), 10), "pass");
+  // another TTL (the session TTL changed) or another kind of check with its ID: registered
+  assert.equal(aliveAction(ttl(aliveCheckName(15)), 10), "register");
+  assert.equal(aliveAction({ ...ttl(aliveCheckName(10)), type: "http" }, 10), "register");
 });

@@ -21,6 +21,7 @@ import {
 import { ensureQuery, queryDnsName, type QueryOutcome, queryTags } from "./query.ts";
 import { electionCheckIds, healthOf, instanceChecks } from "./health.ts";
 import { ensureSession, NODE_CHECK } from "./session.ts";
+import { aliveCheckId, aliveInCatalog, keepAlive } from "./alive.ts";
 import { reregistration, type Role, roleOfTags } from "./tags.ts";
 
 export interface RoundContext {
@@ -37,6 +38,8 @@ export interface RoundContext {
   agentBaseUrl?: string;
   /** ACL token for the vouch check's header. */
   checkToken?: string;
+  /** --watch: the alive check's TTL (alive.ts); undefined for --once (no alive check). */
+  aliveTtlSeconds?: number;
   /** --watch: end an unhealthy holder's session only after this long (see deposeUnhealthy). */
   deposeGraceMs?: number;
   /** --watch: since when each holder session was seen unhealthy (kept across rounds). */
@@ -92,12 +95,31 @@ export async function electRound(
   }
   const checks = instanceChecks(await consul.agentChecks(call), opts.service);
   const election = electionCheckIds(checks, opts, ctx.runByConsul ?? false);
-  // the vouch check is about the lock, which this round settles: not counted, never bound
-  const notCounted = new Set([...election, vouchCheckId(opts.service)]);
+  // the elector's own liveness (alive.ts): passed first, so that it is the round's heartbeat
+  const aliveId = aliveCheckId(opts.service);
+  let aliveSyncing = false;
+  if (ctx.aliveTtlSeconds !== undefined) {
+    aliveSyncing = await keepAlive(consul, opts.service, ctx.aliveTtlSeconds, checks, call, log);
+  } else if (checks.some((c) => c.checkId === aliveId)) {
+    await consul.checkDeregister(aliveId, call);
+    log.info("deregistered the alive check a --watch left (--once does not use it)");
+  }
+  // the vouch and alive checks are about the election, which this round settles: not counted;
+  // the vouch check is never bound, the alive check always (--watch)
+  const notCounted = new Set([...election, vouchCheckId(opts.service), aliveId]);
   const health = healthOf(checks, notCounted, opts.allowWarning);
-  // bound to the session: the service's checks, never the election or liveness checks
+  // bound to the session: the service's checks, never the election or vouch checks
   const bound = checks.filter((c) => c.serviceId === opts.service && !notCounted.has(c.checkId))
-    .map((c) => c.checkId).sort();
+    .map((c) => c.checkId);
+  if (ctx.aliveTtlSeconds !== undefined) bound.push(aliveId);
+  bound.sort();
+  if (aliveSyncing) {
+    // consul refuses a session bound to a check its catalog does not have passing yet
+    const self = { node: me.node, service: opts.service };
+    if (!await aliveInCatalog(consul, service.Service, self, call)) {
+      log.warn(`the catalog does not show the alive check ${aliveId} passing yet`);
+    }
+  }
   let lock = await consul.kvGet(opts.lockKey, call);
 
   const candidate = sessionCandidate(keptSession, lock, { node: me.node, service: opts.service });
@@ -245,6 +267,7 @@ async function deposeUnhealthy(
   // script check that has not run yet may be its election check, in its first run
   const ignore = electionCheckIds(entry.checks, opts, true);
   ignore.add(vouchCheckId(holder.service));
+  ignore.add(aliveCheckId(holder.service));
   const health = healthOf(entry.checks, ignore, opts.allowWarning);
   const seen = ctx.unhealthySince;
   if (health.healthy) {

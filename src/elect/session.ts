@@ -1,6 +1,7 @@
 /**
  * The election session: bound to the node's `serfHealth` and every check of the service
- * (so a dead node or a failing instance loses the lock by itself), behavior "delete" (the keys it
+ * (so a dead node or a failing instance loses the lock by itself) — with `--watch` that includes
+ * the elector's own alive check (alive.ts), so a killed elector loses it after one TTL —, behavior "delete" (the keys it
  * holds, the lock and its vouch key (vouch.ts), are deleted when it ends without a release), with a
  * TTL renewed by every round. The session ID is kept in local state and reused across runs.
  */
@@ -136,7 +137,7 @@ export async function ensureSession(
     log.debug("created session", { session: id });
     return { id, created: true };
   } catch (err) {
-    if (err instanceof ConsulError && /is in critical state/i.test(err.body)) {
+    if (err instanceof ConsulError && /is in critical state|missing check/i.test(err.body)) {
       return { created: false, blockedBy: err.body.trim() };
     }
     throw err;

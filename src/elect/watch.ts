@@ -1,11 +1,12 @@
 /**
- * `elect --watch`: a long-running election. Each round renews the session; between rounds a
- * blocking query on the lock key wakes it at once when the lock changes, and otherwise after
- * half the session TTL (the renewal). A free lock it could not take (lock-delay) or a missing
- * session (a critical check) is retried soon. Errors after the first round are logged and
- * retried with backoff. On abort (SIGTERM/SIGINT) it tags itself slave, releases the lock
- * (an explicit release has no lock-delay, so another instance takes over at once) and
- * destroys its session.
+ * `elect --watch`: a long-running election. Each round passes the elector's alive check
+ * (alive.ts: bound to the session, so a killed elector loses the lock one TTL later) and renews
+ * the session; between rounds a blocking query on the lock key wakes it at once when the lock
+ * changes, and otherwise half the session TTL after the round started (the renewal). A free
+ * lock it could not take (lock-delay) or a missing session (a critical check) is retried soon.
+ * Errors after the first round are logged and retried with backoff. On abort (SIGTERM/SIGINT)
+ * it tags itself slave, releases the lock (an explicit release has no lock-delay, so another
+ * instance takes over at once), destroys its session, then deregisters its alive check.
  */
 import type { ElectOptions } from "./options.ts";
 import type { ConsulClient } from "../consul/client.ts";
@@ -19,6 +20,7 @@ import { electRound, type RoundResult } from "./round.ts";
 import { type ElectState, readState, sameState, statePath, writeState } from "./state.ts";
 import { reregistration } from "./tags.ts";
 import { vouchKey } from "./vouch.ts";
+import { aliveCheckId } from "./alive.ts";
 
 export interface WatchContext {
   consul: ConsulClient;
@@ -40,6 +42,20 @@ export interface WatchContext {
 
 /** A holder seen unhealthy this long without releasing is deposed (its elector may be dead). */
 export const DEPOSE_GRACE_MS = 800;
+
+/**
+ * Pure: how long to wait for a change before the next round: what the round asked for, else
+ * the renewal period counted from the start of the round (a round passes the alive check at
+ * its start, so rounds start at most `renewMs` apart and the check keeps half its TTL spare).
+ */
+export function nextRoundInMs(
+  retryInMs: number | undefined,
+  renewMs: number,
+  roundTookMs: number,
+): number {
+  const renewIn = Math.max(1, renewMs - Math.max(0, roundTookMs));
+  return Math.min(retryInMs ?? renewIn, renewIn);
+}
 
 /** Pure: how long the blocking query on the lock may wait before the next renewal round. */
 export function renewEveryMs(sessionTtlSeconds: number): number {
@@ -71,10 +87,13 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
   let failures = 0;
   let hooks: Promise<unknown> = Promise.resolve();
   const renewMs = renewEveryMs(opts.sessionTtl);
+  // retries come within the renewal period too: the alive check must not lapse meanwhile
+  const backoffMaxMs = Math.min(10_000, renewMs);
 
   try {
     while (!signal.aborted) {
       let result: RoundResult;
+      const roundStart = Date.now();
       try {
         result = await electRound(
           {
@@ -85,6 +104,7 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
             call,
             agentBaseUrl,
             checkToken: ctx.checkToken,
+            aliveTtlSeconds: opts.sessionTtl,
             deposeGraceMs: DEPOSE_GRACE_MS,
             unhealthySince,
             onSessionCreated: (id) => created.add(id),
@@ -94,7 +114,7 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
       } catch (err) {
         if (signal.aborted) break;
         if (first) throw err;
-        const delay = backoffDelay(failures++, { initialMs: 500, maxMs: 10_000 }, ctx.random);
+        const delay = backoffDelay(failures++, { initialMs: 500, maxMs: backoffMaxMs }, ctx.random);
         log.warn(`election round failed, retrying in ${delay} ms: ${describe(err)}`);
         await ctx.sleep(delay, signal);
         continue;
@@ -135,7 +155,7 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
       const both = {
         ...call,
         signal: AbortSignal.any([signal, woken.signal]),
-        waitMs: result.retryInMs ?? renewMs,
+        waitMs: nextRoundInMs(result.retryInMs, renewMs, Date.now() - roundStart),
       };
       const waits = [
         consul.kvGet(opts.lockKey, { ...both, index: nextBlockingIndex(0, result.lockIndex) }),
@@ -147,7 +167,7 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
         await Promise.race(waits);
       } catch (err) {
         if (signal.aborted) break;
-        const delay = backoffDelay(failures++, { initialMs: 500, maxMs: 10_000 }, ctx.random);
+        const delay = backoffDelay(failures++, { initialMs: 500, maxMs: backoffMaxMs }, ctx.random);
         log.warn(`watching the lock failed, retrying in ${delay} ms: ${describe(err)}`);
         await ctx.sleep(delay, signal);
       } finally {
@@ -216,5 +236,11 @@ async function stepDown(
     } catch (err) {
       log.warn(`could not destroy session ${id}: ${describe(err)}`);
     }
+  }
+  // a stopped elector is not a failing instance: its alive check goes (alive.ts)
+  try {
+    await consul.checkDeregister(aliveCheckId(opts.service), call);
+  } catch (err) {
+    log.warn(`could not deregister the alive check: ${describe(err)}`);
   }
 }

@@ -381,6 +381,11 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
             '$AUTO_CONSUL_MASTER_ADDRESS $AUTO_CONSUL_MASTER_PORT" >> "$1"\n',
         );
         await Deno.chmod(hook, 0o755);
+        // the --once steps' master still holds the lock; a --watch binds its session to its
+        // alive check (src/elect/alive.ts), so it would replace that session at start (one
+        // lock-delay, maybe another master): the watchers start from a free lock instead
+        const held = await viewer.kvGet(LOCK);
+        if (held.session) await viewer.sessionDestroy(held.session);
         const hookLog = (i: number) => `${tmp}/watch-hooks-${i}.log`;
         const readHooks = async (i: number) =>
           (await Deno.readTextFile(hookLog(i)).catch(() => "")).split("\n").filter((l) => l);

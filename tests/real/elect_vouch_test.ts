@@ -52,6 +52,15 @@ Deno.test("elect: the vouch key outlives a stopped watcher as a slave's key; a s
               const [lock, key] = await Promise.all([consul.kvGet(LOCK), consul.kvGet(vouch)]);
               return lock.session !== undefined && key.session === lock.session;
             }, { what: "the watcher holding the lock and its vouch key", timeoutMs: 20_000 });
+            // its session is bound to its alive check, which it passes
+            const session = (await consul.kvGet(LOCK)).session!;
+            const info = await consul.sessionInfo(session);
+            assert.deepEqual(info?.serviceChecks.map((c) => c.id).sort(), [
+              `auto-consul-elect-alive:${SERVICE}`,
+              "redis-ttl",
+            ]);
+            const alive = (await consul.agentChecks())[`auto-consul-elect-alive:${SERVICE}`];
+            assert.equal(alive?.status, "passing");
           } finally {
             const st = await watch.stop("SIGTERM", 10_000);
             assert.equal(st.code, 0, watch.tail());
@@ -60,6 +69,9 @@ Deno.test("elect: the vouch key outlives a stopped watcher as a slave's key; a s
           assert.equal(lock.session, undefined, `the lock is released:\n${watch.tail()}`);
           assert.ok(key.entry, `the vouch key is still there:\n${watch.tail()}`);
           assert.equal(key.session, undefined, "held by no session");
+          // a stopped elector is not a failing instance: its alive check (alive.ts) is gone
+          const checks = await consul.agentChecks();
+          assert.equal(checks[`auto-consul-elect-alive:${SERVICE}`], undefined, watch.tail());
         },
       );
 
