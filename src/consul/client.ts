@@ -29,6 +29,7 @@ import {
   type CallOptions,
   type CatalogNode,
   type Check,
+  type CheckStatus,
   type HealthServiceOptions,
   type KvGetResult,
   type KvPutOptions,
@@ -322,6 +323,28 @@ export class ConsulClient {
     opts?: CallOptions,
   ): Promise<void> {
     await this.http.request("PUT", "/v1/agent/check/register", { ...opts, body: def });
+  }
+
+  /** PUT /v1/agent/check/deregister/:id */
+  async checkDeregister(checkId: string, opts?: CallOptions): Promise<void> {
+    await this.http.request(
+      "PUT",
+      `/v1/agent/check/deregister/${encodeURIComponent(checkId)}`,
+      opts,
+    );
+  }
+
+  /** PUT /v1/agent/check/update/:id — sets a TTL check's status. */
+  async checkUpdate(
+    checkId: string,
+    status: Exclude<CheckStatus, "maintenance">,
+    output = "",
+    opts?: CallOptions,
+  ): Promise<void> {
+    await this.http.request("PUT", `/v1/agent/check/update/${encodeURIComponent(checkId)}`, {
+      ...opts,
+      body: { Status: status, Output: output },
+    });
   }
 
   /**

@@ -8,7 +8,6 @@ import type {
   AgentService,
   AutopilotConfiguration,
   CallOptions,
-  CheckStatus,
   KvEntry,
   PreparedQuery,
   PreparedQueryResult,
@@ -33,28 +32,6 @@ export class TestConsulClient extends ConsulClient {
   /** GET /v1/operator/autopilot/configuration */
   autopilotConfiguration(opts?: CallOptions): Promise<AutopilotConfiguration> {
     return this.http.json("GET", "/v1/operator/autopilot/configuration", opts);
-  }
-
-  /** PUT /v1/agent/check/deregister/:id */
-  async checkDeregister(checkId: string, opts?: CallOptions): Promise<void> {
-    await this.http.request(
-      "PUT",
-      `/v1/agent/check/deregister/${encodeURIComponent(checkId)}`,
-      opts,
-    );
-  }
-
-  /** PUT /v1/agent/check/update/:id — sets a TTL check's status. */
-  async checkUpdate(
-    checkId: string,
-    status: Exclude<CheckStatus, "maintenance">,
-    output = "",
-    opts?: CallOptions,
-  ): Promise<void> {
-    await this.http.request("PUT", `/v1/agent/check/update/${encodeURIComponent(checkId)}`, {
-      ...opts,
-      body: { Status: status, Output: output },
-    });
   }
 
   /** PUT /v1/agent/force-leave/:node — moves a failed node to "left". */
