@@ -4,6 +4,9 @@
  * environment variables alone; the same over the agent's unix socket. The server certificate
  * is made WITHOUT the agent's random IP among its names, so a run that reaches it by IP works
  * only when CONSUL_TLS_SERVER_NAME (or CONSUL_HTTP_SSL_VERIFY=false) is honoured.
+ * `run`, `direct_run`, `set_agent`, `set_server` and `set_mode` with the same variables: run starts
+ * a consul serving HTTPS only (client certificates required) and writes heartbeats, which it
+ * does only once it has reached that agent's API (beat.ts).
  * Parsing without an agent: basic auth, namespace, bad values.
  */
 import assert from "node:assert/strict";
@@ -14,7 +17,8 @@ import {
   consulConnection,
 } from "../../src/consul/connect.ts";
 import { Logger } from "../../src/log.ts";
-import { runCli } from "../harness/cli.ts";
+import { type CliProcess, runCli, spawnCli } from "../harness/cli.ts";
+import { waitFor } from "../harness/wait.ts";
 import { consulBin, randomLoopbackIp, startAgent } from "../harness/consul.ts";
 
 async function consul(args: string[], cwd: string): Promise<void> {
@@ -133,6 +137,102 @@ Deno.test("every command against an HTTPS-only agent through consul's environmen
       await agent.dispose();
     }
   } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** A CA and a server certificate (names server.dc1.consul, localhost) made by consul 1.8. */
+async function makeCa(dir: string): Promise<{ tlsEnv: Record<string, string>; hcl: string[] }> {
+  await consul(["tls", "ca", "create"], dir);
+  await consul(["tls", "cert", "create", "-server"], dir);
+  await consul(["tls", "cert", "create", "-client"], dir);
+  return {
+    tlsEnv: {
+      CONSUL_CACERT: `${dir}/consul-agent-ca.pem`,
+      CONSUL_CLIENT_CERT: `${dir}/dc1-client-consul-0.pem`,
+      CONSUL_CLIENT_KEY: `${dir}/dc1-client-consul-0-key.pem`,
+      CONSUL_TLS_SERVER_NAME: "server.dc1.consul",
+    },
+    hcl: [
+      `ca_file = "${dir}/consul-agent-ca.pem"`,
+      `cert_file = "${dir}/dc1-server-consul-0.pem"`,
+      `key_file = "${dir}/dc1-server-consul-0-key.pem"`,
+      `verify_incoming_https = true`,
+    ],
+  };
+}
+
+/** The newest heartbeat of `node` in `dir` (its file name), when there is one. */
+async function beatOf(dir: string, node: string): Promise<string | undefined> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.name.endsWith(`-${node}`)) names.push(e.name);
+  } catch { /* not yet */ }
+  return names.sort().at(-1);
+}
+
+Deno.test("run, direct_run and the mode commands against an HTTPS-only consul, through the environment variables alone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "consul-tls-run-" });
+  const procs: CliProcess[] = [];
+  try {
+    const { tlsEnv, hcl } = await makeCa(dir);
+    const ip = randomLoopbackIp();
+    const node = "tls-node";
+    const env = { ...tlsEnv, CONSUL_HTTP_ADDR: `https://${ip}:8501` };
+    const common = ["-r", `file://${dir}/reg`, "-n", node, "-d", `${dir}/data`, "-a", ip];
+    // the consul run starts serves its API over HTTPS only, client certificates required
+    const consulArgs = [
+      "--",
+      "-dns-port=-1",
+      "-grpc-port=-1",
+      ...["-hcl", "performance { raft_multiplier = 1 }"],
+      ...["-hcl", "ports { http = -1, https = 8501 }"],
+      ...hcl.flatMap((h) => ["-hcl", h]),
+    ];
+    const flags = ["--client", ip, "-s", "1", "-t", "2", "-e", "10", "--consul-bin", consulBin()];
+    const api = connectConsul(env.CONSUL_HTTP_ADDR, env, { timeoutMs: 2_000 });
+    const cli = (args: string[]) => runCli(args, { env, timeoutMs: 60_000 });
+    /** Runs `command` until its consul has a leader and it wrote a heartbeat newer than `after`. */
+    const runUntilBeat = async (command: string, after?: string) => {
+      const p = spawnCli([...common, ...flags, command, ...consulArgs], { env });
+      procs.push(p);
+      try {
+        await waitFor(() => api.leader().catch(() => undefined), {
+          what: `a leader under ${command}`,
+          timeoutMs: 90_000,
+          intervalMs: 250,
+        });
+        // a heartbeat is written only once run has reached its agent's HTTP API (beat.ts)
+        const beat = await waitFor(async () => {
+          const b = await beatOf(`${dir}/reg/servers`, node);
+          return b !== undefined && (after === undefined || b > after) ? b : undefined;
+        }, { what: `a heartbeat from ${command}`, timeoutMs: 60_000, intervalMs: 250 });
+        // up to now (not while consul stops below), the agent always answered over HTTPS
+        const upToNow = p.lines.join("\n");
+        assert.doesNotMatch(upToNow, /heartbeat failed|unreachable/i, p.tail());
+        return beat;
+      } catch (err) {
+        throw new Error(`${err}\n${p.tail()}`);
+      } finally {
+        await p.stop("SIGTERM", 30_000);
+      }
+    };
+
+    const first = await runUntilBeat("run");
+    // the mode commands with the same environment (they read the registry and the data dir)
+    const setAgent = await cli([...common, "set_agent"]);
+    assert.equal(setAgent.code, 0, setAgent.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/data/mode`), "agent");
+    const setServer = await cli([...common, "set_server"]);
+    assert.equal(setServer.code, 0, setServer.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/data/mode`), "server");
+    const setMode = await cli([...common, "-s", "1", "set_mode"]);
+    assert.equal(setMode.code, 0, setMode.stderr);
+    assert.equal(setMode.stdout.trim(), "server");
+    // direct_run: the recorded mode, the same HTTPS-only agent
+    await runUntilBeat("direct_run", first);
+  } finally {
+    await Promise.allSettled(procs.map((p) => p.stop("SIGKILL", 5_000)));
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
