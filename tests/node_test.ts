@@ -9,6 +9,7 @@ import { readMode, readPlace, writeMode } from "../src/cluster/state.ts";
 import { RegistryError, UsageError } from "../src/errors.ts";
 import { Logger } from "../src/log.ts";
 import { heartbeatKey } from "../src/registry/layout.ts";
+import { encodeHolderRecord } from "../src/cluster/recovery.ts";
 import { ConsulWorld, serverMember } from "./fakes/consul_world.ts";
 import { MemoryRegistry } from "./fakes/memory_registry.ts";
 import { FakeTime } from "./fakes/time.ts";
@@ -129,6 +130,76 @@ Deno.test("node: a client takes a server place that went stale and restarts cons
   // It announced itself as a server after the restart, and a server keeps its heartbeat on stop.
   assert.equal(myKeys(w, "servers").length, 1);
   assert.equal(myKeys(w, "agents").length, 1);
+});
+
+/** A holder record of `name` (node-id `nodeId`) for place `place`, epoch 1, written at `atMs`. */
+function plantRecord(
+  w: Awaited<ReturnType<typeof world>>,
+  name: string,
+  nodeId: string,
+  place: number,
+  opts: { atMs?: number; leaderFor?: number } = {},
+) {
+  const raft = {
+    state: "Follower",
+    lastIndex: 10,
+    lastTerm: 2,
+    leader: opts.leaderFor !== undefined,
+    leaderFor: opts.leaderFor ?? 0,
+  };
+  const record = { node: name, nodeId, address: "10.0.0.3", place, epoch: 1, raft };
+  w.registry.plant(`holders/${name}`, encodeHolderRecord(record), opts.atMs);
+}
+
+const S2_ID = "22222222-2222-4222-8222-222222222222";
+
+Deno.test("node: a client that takes a stale place removes the old holder's raft voter before it restarts as a server (I1)", async () => {
+  await using w = await world();
+  plantServer(w, "s0", 0, "10.0.0.1");
+  plantServer(w, "s1", 1, "10.0.0.2");
+  plantServer(w, "s2", 2, "10.0.0.3");
+  plantRecord(w, "s2", S2_ID, 2);
+  w.consul.others = [
+    serverMember("s0", "10.0.0.1"),
+    serverMember("s1", "10.0.0.2"),
+    serverMember("s2", "10.0.0.3", "failed"),
+  ];
+  w.consul.raftVoters = [
+    { id: "00000000-0000-4000-8000-000000000001", node: "s0", address: "10.0.0.1:8300" },
+    { id: "00000000-0000-4000-8000-000000000002", node: "s1", address: "10.0.0.2:8300" },
+    { id: S2_ID, node: "s2", address: "10.0.0.3:8300" },
+  ];
+  await w.time.drive(runNode(w.options(), w.deps()), 120_000, () => {
+    for (const [name, addr] of [["s0", "10.0.0.1"], ["s1", "10.0.0.2"]]) {
+      w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), name), addr);
+    }
+    if (w.consul.agents.length === 2) w.stop.abort("SIGTERM");
+  });
+  assert.equal(w.consul.agents.length, 2, "promoted: restarted once, as a server");
+  assert.deepEqual(
+    w.consul.removedPeers,
+    [{ id: S2_ID, agents: 1, byServer: false }],
+    "s2's voter removed through the client agent, before the server agent started",
+  );
+  assert.deepEqual(w.consul.raftVoters.map((v) => v.node), ["s0", "s1"]);
+  assert.equal(w.logged(/^removed the raft voter of s2, whose place this node took$/).length, 1);
+});
+
+Deno.test("node: a new node that takes a stale place at start removes the old holder's voter once its agent answers (I1)", async () => {
+  await using w = await world("n9", "10.0.0.9");
+  plantServer(w, "s2", 2, "10.0.0.3");
+  plantRecord(w, "s2", S2_ID, 2);
+  w.time.t = 30_000; // s2 silent for 30 s; s0 and s1 alive, s0 has led for a minute
+  plantServer(w, "s0", 0, "10.0.0.1");
+  plantServer(w, "s1", 1, "10.0.0.2");
+  plantRecord(w, "s0", "00000000-0000-4000-8000-000000000001", 0, { leaderFor: 60 });
+  w.consul.raftVoters = [{ id: S2_ID, node: "s2", address: "10.0.0.3:8300" }];
+  await w.time.drive(runNode(w.options(), w.deps()), 60_000, () => {
+    if (w.consul.removedPeers.length > 0) w.stop.abort("SIGTERM");
+  });
+  assert.equal(w.consul.agents.length, 1);
+  assert.ok(w.consul.agents[0].isServer, "took the stale place at start");
+  assert.deepEqual(w.consul.removedPeers, [{ id: S2_ID, agents: 1, byServer: true }]);
 });
 
 Deno.test("node: a client stopped with SIGINT forwards it, removes its heartbeat and exits with consul's code", async () => {

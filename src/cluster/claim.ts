@@ -188,6 +188,11 @@ export interface PlaceResult {
   waiting?: boolean;
   /** The place was claimed just now (its claim is released if what follows locally fails). */
   created?: boolean;
+  /**
+   * A stale place was taken: its previous holder, and consul's node-id from its holder record
+   * (its raft server ID). Its raft voter is removed before this node runs as a server (I1).
+   */
+  replaced?: { node: string; nodeId?: string };
 }
 
 /**
@@ -310,11 +315,15 @@ export async function claimFromView(
       listed.push({ place: a.place, epoch: a.epoch, key, ageSeconds: 0 });
       const now = currentClaims(listed.filter((c) => c.place === a.place))[0];
       if (now.epoch === a.epoch) {
+        const old = a.why === "stale" ? claims.find((c) => c.place === a.place)?.node : undefined;
         return {
           mode: "server",
           place: { place: a.place, epoch: a.epoch },
           reason: `claimed ${a.why} server place ${a.place} (epoch ${a.epoch})`,
           created: true,
+          ...(old === undefined
+            ? {}
+            : { replaced: { node: old, nodeId: records.find((r) => r.node === old)?.nodeId } }),
         };
       }
       log.warn("claims written out of sequence continue the place past this node's claim", {

@@ -39,6 +39,7 @@ import { decideMode, type ModeOptions } from "./mode.ts";
 import { announceStarting, holderLoop, type PlaceLost } from "./holder.ts";
 import { watchForPlace } from "./promote.ts";
 import { prepareRecovery, type Recovery, watchQuorum } from "./quorum.ts";
+import { removeReplacedVoter, type Replaced } from "./replace.ts";
 import { RECOVER_AFTER_EXPIRIES, type ServersLostPolicy } from "./recovery.ts";
 import { migrateClientDataDir, type Mode, readMode, writeMode, writePlace } from "./state.ts";
 
@@ -96,6 +97,8 @@ export type NodeConsul = ConsulProcess;
 const STARTING_RECORDS_EXPIRIES = 5;
 /** A stepping-down server waits this long for its graceful leave. */
 const LEAVE_TIMEOUT_MS = 15_000;
+/** Removing a replaced holder's raft voter: tries, 1 s apart (a leader may be electing). */
+const REMOVE_TRIES = { attempts: 10, intervalMs: 1000 };
 
 export interface NodeDeps {
   /** Starts `consul <args>` with the given output handler. */
@@ -110,6 +113,7 @@ export interface NodeDeps {
     | "leave"
     | "catalogNode"
     | "catalogDeregister"
+    | "raftRemovePeer"
   >;
   /** The registry; required when `modeFrom` is "decide". Without it: no heartbeat, no join. */
   registry?: Registry;
@@ -150,6 +154,8 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
   /** The live servers the mode decision read: -retry-join without a second read. */
   let known: Member[] | undefined;
   let held: HeldPlace | undefined;
+  /** A stale place taken at start: the old holder's raft voter is removed (I1, replace.ts). */
+  let replaced: Replaced | undefined;
   if (opts.modeFrom === "recorded") {
     mode = await readMode(opts.dataDir);
     if (!mode) {
@@ -173,6 +179,7 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
     if (decided.created) claimed = decided.place;
     known = decided.liveServers;
     held = decided.place;
+    replaced = decided.replaced;
   }
   // A client promoted to a free or stale server place starts again as a server.
   const watchPlaces = registry !== undefined && opts.modeFrom === "decide" &&
@@ -185,6 +192,7 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
       watchPlaces && mode === "agent",
       known,
       mode === "server" ? held : undefined,
+      mode === "server" ? replaced : undefined,
     ).catch(async (err) => {
       if (err instanceof ConsulStartError && !err.ranBefore && claimed && registry) {
         await releaseClaim(registry, claimed, log);
@@ -193,6 +201,7 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
       throw err;
     });
     claimed = undefined;
+    replaced = undefined;
     known = undefined; // a promoted client reads the servers afresh
     if (r.recovery) {
       const path = await prepareRecovery(opts.dataDir, r.recovery);
@@ -261,6 +270,7 @@ async function superviseOnce(
   watchPlaces: boolean,
   known?: Member[],
   held?: HeldPlace,
+  replaced?: Replaced,
 ): Promise<{ code: number; promoted?: HeldPlace; lost?: PlaceLost; recovery?: Recovery }> {
   const { log, registry, stop } = deps;
   const iteration = new AbortController();
@@ -323,6 +333,7 @@ async function superviseOnce(
     });
 
     let lastKeys: string[] = [];
+    const voterDeps = { consul: deps.consul, sleep: deps.sleep, log: log.child("place") };
     const background = (async () => {
       if (!registry) return;
       // Polled often: the first heartbeat and the first join read wait for this (a cold
@@ -392,6 +403,10 @@ async function superviseOnce(
           )
             .then(async (place) => {
               if (!place) return;
+              // I1: the old holder's voter goes before this node's consul runs as a server.
+              if (place.replaced) {
+                await removeReplacedVoter(place.replaced, voterDeps, REMOVE_TRIES, loops.signal);
+              }
               await writeMode(opts.dataDir, "server");
               await writePlace(opts.dataDir, place.place);
               log.info(`${place.reason}: restarting consul as a server`);
@@ -418,6 +433,9 @@ async function superviseOnce(
             );
             iteration.abort("SIGTERM");
           })
+          : Promise.resolve(),
+        server && replaced
+          ? removeReplacedVoter(replaced, voterDeps, REMOVE_TRIES, loops.signal)
           : Promise.resolve(),
         server && held
           ? watchQuorum({

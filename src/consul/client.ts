@@ -153,6 +153,14 @@ export class ConsulClient {
     return { servers, index: num(raw.Index) };
   }
 
+  /**
+   * DELETE /v1/operator/raft/peer?id= — removes a server from the raft configuration (through
+   * the leader; raft protocol 3 names servers by their node-id).
+   */
+  async raftRemovePeer(id: string, opts?: CallOptions): Promise<void> {
+    await this.#request("DELETE", "/v1/operator/raft/peer", { ...opts, query: { id } });
+  }
+
   /** GET /v1/operator/autopilot/health — needs a leader (a ConsulError otherwise). */
   async autopilotHealth(opts?: CallOptions): Promise<AutopilotHealth> {
     const reply = await this.http.request("GET", "/v1/operator/autopilot/health", {

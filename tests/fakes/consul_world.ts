@@ -138,11 +138,14 @@ export class ConsulWorld {
         this.#answering();
         this.leaves++;
       }),
-    /** This agent's own raft configuration: itself as the only voter when it is a server. */
+    /**
+     * The raft configuration as this agent reads it: `raftVoters` (the test's), and itself as
+     * a voter when it is a server.
+     */
     raftConfiguration: (): Promise<RaftConfiguration> =>
       Promise.resolve().then(() => {
         const a = this.#answering();
-        const servers = a.isServer
+        const self = a.isServer
           ? [{
             id: "00000000-0000-0000-0000-000000000000",
             node: this.node,
@@ -152,7 +155,20 @@ export class ConsulWorld {
             protocolVersion: "3",
           }]
           : [];
-        return { servers, index: 1 };
+        const others = this.raftVoters.map((v) => ({
+          ...v,
+          leader: false,
+          voter: true,
+          protocolVersion: "3",
+        }));
+        return { servers: [...others, ...self], index: 1 };
+      }),
+    /** Removes a voter of `raftVoters`; recorded with the agents started so far. */
+    raftRemovePeer: (id: string): Promise<void> =>
+      Promise.resolve().then(() => {
+        const a = this.#answering();
+        this.removedPeers.push({ id, agents: this.agents.length, byServer: a.isServer });
+        this.raftVoters = this.raftVoters.filter((v) => v.id !== id);
       }),
     /** No catalog entry: nothing stale to remove. */
     catalogNode: (): Promise<CatalogNode | undefined> =>
@@ -163,4 +179,9 @@ export class ConsulWorld {
     catalogDeregister: (): Promise<void> =>
       Promise.reject(new Error("the fake catalog has nothing to deregister")),
   };
+
+  /** Other voters of the raft configuration (the test's to script). */
+  raftVoters: { id: string; node: string; address: string }[] = [];
+  /** Raft peers removed through this agent, with how many agents had been started then. */
+  readonly removedPeers: { id: string; agents: number; byServer: boolean }[] = [];
 }

@@ -150,24 +150,25 @@ Deno.test("ConsulClient against a real cluster of 3 servers and 1 client", async
       await s0.client.kvPut(key, "one");
       const first = await agent.client.kvGet(key);
 
+      // Lower bounds only (a loaded machine makes calls slower, never faster): consul held the
+      // query for its wait and answered with the unchanged index.
       const started = Date.now();
       const quiet = await agent.client.kvGet(key, { index: first.index, waitMs: 500 });
       const quietMs = Date.now() - started;
       assert.equal(quiet.value, "one");
       assert.equal(quiet.index, first.index);
-      assert.ok(
-        quietMs >= 400 && quietMs < 3_000,
-        `an unchanged key waits ~500 ms, took ${quietMs}`,
-      );
+      assert.ok(quietMs >= 400, `an unchanged key waits ~500 ms, took ${quietMs}`);
 
+      // Woken by the change, not by the end of its wait: the wait (120 s) is far longer than
+      // any write takes, so an answer before it ends can only come from the change.
       const t0 = Date.now();
-      const blocked = agent.client.kvGet(key, { index: first.index, waitMs: 20_000 });
+      const blocked = agent.client.kvGet(key, { index: first.index, waitMs: 120_000 });
       setTimeout(() => s1.client.kvPut(key, "two"), 300);
       const changed = await blocked;
       const tookMs = Date.now() - t0;
       assert.equal(changed.value, "two");
       assert.ok(changed.index > first.index);
-      assert.ok(tookMs >= 250 && tookMs < 5_000, `returned on change after ${tookMs} ms`);
+      assert.ok(tookMs >= 250 && tookMs < 120_000, `returned on change after ${tookMs} ms`);
       assert.equal(nextBlockingIndex(first.index, changed.index), changed.index);
       await s0.client.kvDelete(key);
     });
@@ -390,10 +391,11 @@ Deno.test("ConsulClient against a real cluster of 3 servers and 1 client", async
   }
 });
 
+// "Fast" is read from what ended the call, not from a clock: the connection was refused; a call
+// that waited for its (long) timeout would say "did not answer ... within".
 Deno.test("ConsulClient: an address nobody listens on fails fast with ConsulUnreachableError", async () => {
   const ip = randomLoopbackIp();
-  const client = new ConsulClient({ baseUrl: `${ip}:8500` });
-  const started = Date.now();
+  const client = new ConsulClient({ baseUrl: `${ip}:8500`, timeoutMs: 120_000 });
   await assert.rejects(client.self(), (err: unknown) => {
     assert.ok(err instanceof ConsulUnreachableError);
     assert.equal(err.status, 0);
@@ -401,9 +403,9 @@ Deno.test("ConsulClient: an address nobody listens on fails fast with ConsulUnre
       err.message,
       new RegExp(`^consul at ${ip.replaceAll(".", "\\.")}:8500 is unreachable`),
     );
+    assert.doesNotMatch(err.message, /did not answer/, "refused, not timed out");
     return true;
   });
-  assert.ok(Date.now() - started < 2_000);
 });
 
 /** A loopback HTTP server answering every request with `respond`, recording request headers. */
@@ -472,14 +474,14 @@ Deno.test("ConsulClient: timeouts and caller aborts", async () => {
     return new Response("late");
   }, async (baseUrl) => {
     try {
+      // The server never answers (until `release`): only the 300 ms timeout can end the call,
+      // and the message says it did.
       const client = new ConsulClient({ baseUrl, timeoutMs: 300 });
-      const started = Date.now();
       await assert.rejects(client.self(), (err: unknown) => {
         assert.ok(err instanceof ConsulUnreachableError);
         assert.match(err.message, /did not answer GET \/v1\/agent\/self within 300 ms$/);
         return true;
       });
-      assert.ok(Date.now() - started < 2_000);
 
       const ac = new AbortController();
       const call = client.leader({ signal: ac.signal, timeoutMs: 5_000 });
