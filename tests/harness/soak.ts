@@ -43,6 +43,8 @@ export interface SoakOptions {
   seed: number;
   minutes: number;
   registry: "folder" | "s3";
+  /** Stop after this many faults even when time is left (the short run in the suite). */
+  maxFaults?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -220,8 +222,8 @@ async function soakLoop(
     monitor.start();
     workload.start();
     const endAt = started + opts.minutes * 60_000;
-    for (const fault of schedule(opts.seed, opts.registry)) {
-      if (Date.now() >= endAt) break;
+    for (const [i, fault] of schedule(opts.seed, opts.registry).entries()) {
+      if (Date.now() >= endAt || i >= (opts.maxFaults ?? Infinity)) break;
       const t0 = Date.now();
       const what = await inject(ctx, fault);
       faults[fault.kind] = (faults[fault.kind] ?? 0) + 1;
