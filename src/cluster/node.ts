@@ -97,8 +97,8 @@ export type NodeConsul = ConsulProcess;
 const STARTING_RECORDS_EXPIRIES = 5;
 /** A stepping-down server waits this long for its graceful leave. */
 const LEAVE_TIMEOUT_MS = 15_000;
-/** Removing a replaced holder's raft voter: tries, 1 s apart (a leader may be electing). */
-const REMOVE_TRIES = { attempts: 10, intervalMs: 1000 };
+/** Removing a replaced holder's raft voter: tries, 1 s apart (a new server may not know a leader yet). */
+const REMOVE_TRIES = { attempts: 30, intervalMs: 1000 };
 
 export interface NodeDeps {
   /** Starts `consul <args>` with the given output handler. */

@@ -9,6 +9,7 @@
  * (a frozen or partitioned agent is skipped for that sample, never waited on).
  */
 import type { Registry } from "../../src/registry/registry.ts";
+import type { Node } from "./nodes.ts";
 import { readSlots } from "./registry_view.ts";
 
 /** What the monitor needs of a node: its agent's HTTP base and name. */
@@ -170,4 +171,15 @@ export class InvariantMonitor {
     this.#loop = undefined;
     return this.violations;
   }
+}
+
+/**
+ * The voters of every raft configuration a node's consul logged (the leader logs each change:
+ * "updating configuration ... servers=[{Suffrage:Voter ...} ...]", the configuration after it),
+ * with the line. Unlike sampling, this sees a configuration that lasted a few milliseconds.
+ */
+export function loggedVoterCounts(node: Node): { voters: number; line: string }[] {
+  return node.logs()
+    .filter((l) => l.component === "consul" && /updating configuration/.test(l.msg))
+    .map((l) => ({ voters: (l.msg.match(/Suffrage:Voter\b/g) ?? []).length, line: l.msg }));
 }
