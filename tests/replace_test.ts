@@ -6,12 +6,14 @@
 import assert from "node:assert/strict";
 import { removeReplacedVoter } from "../src/cluster/replace.ts";
 import type { RaftConfiguration } from "../src/consul/types.ts";
-import { ConsulUnreachableError } from "../src/errors.ts";
+import { ConsulError, ConsulUnreachableError } from "../src/errors.ts";
 import { Logger } from "../src/log.ts";
 
 const ID = "22222222-2222-4222-8222-222222222222";
 
-function fake(opts: { leader?: boolean; failReads?: number; present?: boolean } = {}) {
+function fake(
+  opts: { leader?: boolean; failReads?: number; present?: boolean; denied?: boolean } = {},
+) {
   let failReads = opts.failReads ?? 0;
   const removed: string[] = [];
   const sleeps: number[] = [];
@@ -34,6 +36,11 @@ function fake(opts: { leader?: boolean; failReads?: number; present?: boolean } 
       });
     },
     raftRemovePeer: (id: string): Promise<void> => {
+      if (opts.denied) {
+        return Promise.reject(
+          new ConsulError("consul DELETE /v1/operator/raft/peer was refused by ACLs: 403", 403, ""),
+        );
+      }
       removed.push(id);
       return Promise.resolve();
     },
@@ -83,4 +90,14 @@ Deno.test("removeReplacedVoter: retried while the configuration cannot be read, 
   assert.equal(warn.length, 1);
   assert.match(warn[0].msg, /could not remove the raft voter of s2/);
   assert.match(warn[0].error, /no leader \(test\)/);
+});
+
+Deno.test("removeReplacedVoter: refused by ACLs → given up at once (asking again changes nothing)", async () => {
+  const denied = fake({ denied: true });
+  assert.equal(
+    await removeReplacedVoter({ node: "s2", nodeId: ID }, denied.deps, TRIES, signal),
+    "failed",
+  );
+  assert.deepEqual(denied.sleeps, [], "no second try");
+  assert.match(denied.lines.map((l) => JSON.parse(l).msg).join("\n"), /could not remove/);
 });

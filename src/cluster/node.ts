@@ -97,8 +97,13 @@ export type NodeConsul = ConsulProcess;
 const STARTING_RECORDS_EXPIRIES = 5;
 /** A stepping-down server waits this long for its graceful leave. */
 const LEAVE_TIMEOUT_MS = 15_000;
-/** Removing a replaced holder's raft voter: tries, 1 s apart (a new server may not know a leader yet). */
+/**
+ * Removing a replaced holder's raft voter: tries 1 s apart — a few by a promoted client (its
+ * agent knows a leader; its claim must not wait long for its server), more by a new server
+ * (it may not know a leader yet).
+ */
 const REMOVE_TRIES = { attempts: 30, intervalMs: 1000 };
+const REMOVE_TRIES_PROMOTED = { attempts: 3, intervalMs: 1000 };
 
 export interface NodeDeps {
   /** Starts `consul <args>` with the given output handler. */
@@ -405,7 +410,12 @@ async function superviseOnce(
               if (!place) return;
               // I1: the old holder's voter goes before this node's consul runs as a server.
               if (place.replaced) {
-                await removeReplacedVoter(place.replaced, voterDeps, REMOVE_TRIES, loops.signal);
+                await removeReplacedVoter(
+                  place.replaced,
+                  voterDeps,
+                  REMOVE_TRIES_PROMOTED,
+                  loops.signal,
+                );
               }
               await writeMode(opts.dataDir, "server");
               await writePlace(opts.dataDir, place.place);

@@ -10,7 +10,7 @@
  * default, comes before any promotion to voter). docs/recovery.md, I1.
  */
 import type { ConsulClient } from "../consul/client.ts";
-import { describe } from "../errors.ts";
+import { ConsulError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Sleep } from "../util/backoff.ts";
 
@@ -70,6 +70,8 @@ export async function removeReplacedVoter(
     } catch (err) {
       if (signal.aborted) break;
       lastError = describe(err);
+      // Refused by ACLs (the token lacks operator:write): asking again changes nothing.
+      if (err instanceof ConsulError && err.status === 403) break;
       log.debug("cannot remove the replaced server's raft voter yet", { error: lastError });
     }
     if (attempt < opts.attempts) await deps.sleep(opts.intervalMs, signal).catch(() => {});

@@ -158,7 +158,7 @@ export class ConsulClient {
    * the leader; raft protocol 3 names servers by their node-id).
    */
   async raftRemovePeer(id: string, opts?: CallOptions): Promise<void> {
-    await this.#request("DELETE", "/v1/operator/raft/peer", { ...opts, query: { id } });
+    await this.http.request("DELETE", "/v1/operator/raft/peer", { ...opts, query: { id } });
   }
 
   /** GET /v1/operator/autopilot/health — needs a leader (a ConsulError otherwise). */
