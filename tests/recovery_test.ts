@@ -311,6 +311,72 @@ Deno.test("servers back on new addresses: raft's addresses rewritten, every vote
   assert.equal(d.lossWarning, undefined, "nothing lost");
 });
 
+Deno.test("short-lived leaders: they hold back no address rewrite, and every I4 step", () => {
+  const at = (n: number) => ({ address: `10.0.0.${n}` });
+  const moved: Partial<RecoveryInput> = {
+    self: { nodeId: id(1), address: "10.0.0.1", lastIndex: 200, lastTerm: 6 },
+    records: [rec(2, at(2)), rec(3, at(3), { leader: true, leaderFor: 0 })],
+    movedWaitSeconds: 3,
+    leaderlessSeconds: 0,
+    leaderNow: true,
+    stableLeader: false,
+    stableLeaderlessSeconds: 4,
+  };
+  const plan = (survivors: number[]): SeenPlan => ({
+    n: 1,
+    kind: "peers",
+    by: "s1",
+    reason: "r",
+    survivors: survivors.map((n) => ({ node: `s${n}`, nodeId: id(n), address: `10.0.0.${n}` })),
+    places: {},
+    survivorIndex: 1,
+    highestIndex: 1,
+    ageSeconds: 1,
+  });
+  const table: [string, Partial<RecoveryInput>, string, RegExp?][] = [
+    ["moved, a leader of a moment: rewrite", moved, "publish"],
+    ["moved, a stable leader: nothing", { ...moved, stableLeader: true }, "none", /a leader/],
+    [
+      "moved, the stable wait not over",
+      { ...moved, stableLeaderlessSeconds: 1 },
+      "wait",
+      /new addresses/,
+    ],
+    [
+      "a plan keeping every voter is carried out under a leader of a moment",
+      { ...moved, plans: [plan([1, 2, 3])] },
+      "apply",
+    ],
+    [
+      "a plan dropping a voter never is",
+      { ...moved, plans: [plan([1])], records: [] },
+      "none",
+      /a leader exists/,
+    ],
+    [
+      "quorum lost (I4) with a leader of a moment: nothing",
+      { leaderNow: true, stableLeader: false, stableLeaderlessSeconds: 60 },
+      "none",
+      /a leader exists/,
+    ],
+    [
+      "nobody moved, all alive, a leader of a moment: nothing",
+      {
+        ...moved,
+        self: { nodeId: id(1), address: "127.0.0.1", lastIndex: 1, lastTerm: 1 },
+        records: [rec(2), rec(3)],
+      },
+      "none",
+      /a leader exists/,
+    ],
+  ];
+  for (const [what, over, kind, why] of table) {
+    const d = decideRecovery(input(over));
+    assert.equal(d.kind, kind, `${what}: ${JSON.stringify(d)}`);
+    if (why) assert.match((d as { why: string }).why, why, what);
+  }
+});
+
 Deno.test("all servers lost (I5): each policy does what it says", () => {
   const base = {
     policy: "wait" as const,

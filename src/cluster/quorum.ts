@@ -54,7 +54,12 @@ export async function watchQuorum(
   signal: AbortSignal,
 ): Promise<Recovery | undefined> {
   const { log } = deps;
+  const movedWaitSeconds = Math.min(opts.waitSeconds, Math.max(3, (3 * opts.ticksMs) / 1000));
   let lastLeader = deps.now();
+  /** Last time a leader known for `movedWaitSeconds` was seen (only the move looks at it). */
+  let lastStable = deps.now();
+  /** Since when the local agent names a leader without a break. */
+  let localSince: number | undefined;
   let said = "";
   while (!signal.aborted) {
     await deps.sleep(opts.ticksMs, signal);
@@ -63,9 +68,13 @@ export async function watchQuorum(
       const leader = await deps.consul.leader({ signal });
       if (leader !== undefined) {
         lastLeader = deps.now();
-        said = "";
-        continue;
-      }
+        localSince ??= deps.now();
+        if (deps.now() - localSince >= movedWaitSeconds * 1000) {
+          lastStable = deps.now();
+          said = "";
+          continue;
+        }
+      } else localSince = undefined;
       // Read everything before deciding: a failed read decides nothing (I6).
       const [records, plans, self] = await Promise.all([
         readRecords(deps.registry, log),
@@ -78,15 +87,19 @@ export async function watchQuorum(
       const raft = raftFromStats(self) ??
         await deps.consul.raftConfiguration({ signal, stale: true });
       if (leaderInRecords(records, opts.expirySeconds)) lastLeader = deps.now();
+      const stableLeader = leaderInRecords(records, opts.expirySeconds, movedWaitSeconds);
+      if (stableLeader) lastStable = deps.now();
       const progress = raftFromSelf(self);
       const d = decideRecovery({
         node: opts.node,
         autoRecover: opts.autoRecover,
         expirySeconds: opts.expirySeconds,
         waitSeconds: opts.waitSeconds,
-        movedWaitSeconds: Math.min(opts.waitSeconds, Math.max(3, (3 * opts.ticksMs) / 1000)),
+        movedWaitSeconds,
         leaderlessSeconds: (deps.now() - lastLeader) / 1000,
-        leaderNow: false,
+        leaderNow: leader !== undefined,
+        stableLeader,
+        stableLeaderlessSeconds: (deps.now() - lastStable) / 1000,
         self: { nodeId: self.nodeId, address: opts.address, ...progress },
         voters: raft.servers.filter((s) => s.voter).map((s) => ({ id: s.id, address: s.address })),
         records,

@@ -232,6 +232,15 @@ export interface RecoveryInput {
   /** Seconds since this server last saw a leader (its agent or a fresh record). */
   leaderlessSeconds: number;
   leaderNow: boolean;
+  /**
+   * A leader known continuously for `movedWaitSeconds` (the local agent, or a fresh record's
+   * `leaderFor`). Only the address rewrite looks at it: servers all back on new addresses elect
+   * short-lived leaders through the addresses serf happens to resolve, and each steps down (or
+   * removes itself: consul's "duplicate ID") within a second. Default: any leader is stable.
+   */
+  stableLeader?: boolean;
+  /** Seconds since a stable leader was last seen. Default `leaderlessSeconds`. */
+  stableLeaderlessSeconds?: number;
   self: { nodeId: string; address: string; lastIndex: number; lastTerm: number };
   /** Voters of this server's raft configuration (read locally, `?stale`). */
   voters: readonly { id: string; address: string }[];
@@ -251,11 +260,13 @@ export type RecoveryDecision =
 
 /** What a server does about a missing leader (I4, I6). */
 export function decideRecovery(i: RecoveryInput): RecoveryDecision {
-  if (i.leaderNow || leaderInRecords(i.records, i.expirySeconds)) {
-    return { kind: "none", why: "a leader exists" };
-  }
+  const leader = i.leaderNow || leaderInRecords(i.records, i.expirySeconds);
+  if (i.stableLeader ?? leader) return { kind: "none", why: "a leader exists" };
   if (i.voters.length === 0) return { kind: "none", why: "no raft configuration known yet" };
   const selfId = i.self.nodeId.toLowerCase();
+  /** A plan naming every voter of this configuration drops none: a short-lived leader is no bar. */
+  const keepsAll = (p: RecoveryPlan) =>
+    i.voters.every((v) => p.survivors.some((s) => s.nodeId === v.id.toLowerCase()));
   // A plan naming this node, newer than the last applied, fresh enough: carry it out.
   const pending = i.plans
     .filter((p) =>
@@ -266,7 +277,7 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
     .sort((a, b) => b.n - a.n)[0];
   // A published plan is carried out even with auto-recovery off: it was asked for (by hand,
   // or by a node that recovers automatically).
-  if (pending && !i.manual) {
+  if (pending && !i.manual && (!leader || keepsAll(pending))) {
     return { kind: "apply", plan: pending, peers: peersJson(pending.survivors) };
   }
   const fresh = new Map<string, SeenRecord>();
@@ -295,7 +306,9 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
   if (!survivors.some((s) => s.nodeId === selfId)) {
     return { kind: "none", why: "this server is not a voter of its raft configuration" };
   }
-  if (survivors.length >= quorum) return moved(i, survivors);
+  if (survivors.length >= quorum) return moved(i, survivors, leader);
+  // Dropping voters (I4) never happens while any leader is seen, however briefly (I6).
+  if (leader) return { kind: "none", why: "a leader exists" };
   const lost = `${survivors.length} of ${i.voters.length} voters alive, ${quorum} needed`;
   if (!i.autoRecover && !i.manual) {
     return { kind: "none", why: `quorum lost (${lost}); auto-recovery is off (--no-auto-recover)` };
@@ -422,10 +435,12 @@ function hostOf(addr: string): string {
 function moved(
   i: RecoveryInput,
   survivors: readonly (Survivor & { lastIndex: number; lastTerm: number })[],
+  leader: boolean,
 ): RecoveryDecision {
   const at = new Map(i.voters.map((v) => [v.id.toLowerCase(), hostOf(v.address)]));
   const movedOnes = survivors.filter((s) => at.get(s.nodeId) !== s.address.toLowerCase());
   if (movedOnes.length === 0 || survivors.length < i.voters.length) {
+    if (leader) return { kind: "none", why: "a leader exists" };
     return {
       kind: "none",
       why: `${survivors.length} of ${i.voters.length} voters are alive (a quorum): ` +
@@ -437,12 +452,13 @@ function moved(
     return { kind: "none", why: `servers on new addresses (${names}); auto-recovery is off` };
   }
   const wait = i.movedWaitSeconds ?? i.waitSeconds;
-  if (i.leaderlessSeconds < wait && !i.manual) {
+  const leaderless = i.stableLeaderlessSeconds ?? i.leaderlessSeconds;
+  if (leaderless < wait && !i.manual) {
     return {
       kind: "wait",
       why: `servers back on new addresses (${names}): rewriting raft's addresses unless a ` +
         `leader appears`,
-      remainingSeconds: wait - i.leaderlessSeconds,
+      remainingSeconds: wait - leaderless,
     };
   }
   if (i.plans.some((p) => p.kind === "peers" && p.ageSeconds < wait) && !i.manual) {
@@ -464,8 +480,8 @@ function moved(
     plan: {
       kind: "peers",
       by: i.node,
-      reason: `every voter is alive but ${names} on new addresses, no leader for ${
-        Math.round(i.leaderlessSeconds)
+      reason: `every voter is alive but ${names} on new addresses, no stable leader for ${
+        Math.round(leaderless)
       } s`,
       survivors: survivors.map(({ node, nodeId, address }) => ({ node, nodeId, address })),
       places: {},
