@@ -339,14 +339,15 @@ async function superviseOnce(
 
     let lastKeys: string[] = [];
     const voterDeps = { consul: deps.consul, sleep: deps.sleep, log: log.child("place") };
+    // A holder announces itself while its consul starts (I1): see announceStarting.
+    const starting = new AbortController();
+    let early: Promise<void> = Promise.resolve();
     const background = (async () => {
       if (!registry) return;
       // Polled often: the first heartbeat and the first join read wait for this (a cold
       // cluster forms only once its servers have announced themselves).
-      // A holder announces itself while its consul starts (I1): see announceStarting.
-      const starting = new AbortController();
       const earlyAddress = parseJoinAddress(opts.advertise ?? "") ?? parseJoinAddress(opts.bind);
-      const early = server && held && earlyAddress !== undefined
+      early = server && held && earlyAddress !== undefined
         ? announceStarting(
           {
             node: opts.node,
@@ -494,7 +495,10 @@ async function superviseOnce(
 
     const { code } = await supervised;
     loops.abort();
+    starting.abort();
     await background;
+    // nothing outlives this run: the starting record's writer (stopped) is awaited too
+    await early.catch(() => {});
     if (!server && registry && lastKeys.length > 0) {
       // A client that leaves gracefully also leaves the registry; a server keeps its place.
       await Promise.all(lastKeys.map((k) => registry.delete(k))).catch((err) =>
