@@ -1,11 +1,12 @@
 /**
  * The chaos soak in the suite (issue 15, acceptance 1): a short run with a fixed seed — the
- * first AUTO_CONSUL_SOAK_FAULTS faults (default 2: about 80 s with formation, the suite's
- * budget) of seed AUTO_CONSUL_SOAK_SEED (default 20261202, whose schedule opens with a server
- * moved to a new address, then a kill -9 of run), bounded by AUTO_CONSUL_SOAK_MINUTES (default
- * 15). The registry alternates with the seed: odd → S3, even → folder. AUTO_CONSUL_SOAK=0 skips
- * it. The 30-minute run is `deno task soak --minutes 30` (RELIABILITY.md). Also: the schedule
- * is a function of the seed.
+ * first AUTO_CONSUL_SOAK_FAULTS faults (default 2) of seed AUTO_CONSUL_SOAK_SEED (default 2:
+ * a kill -9 of run, then a SIGSTOP of consul; about 45 s with formation, within the suite's
+ * budget), bounded by AUTO_CONSUL_SOAK_MINUTES (default 15). The registry alternates with the
+ * seed: odd → S3, even → folder. A server moved to a new address heals only after consul's 30 s
+ * gossip reclaim (55-110 s seen): it is tested on its own in run_server_move_test.ts and in the
+ * long run. AUTO_CONSUL_SOAK=0 skips this test. The 30-minute run is
+ * `deno task soak --minutes 30` (RELIABILITY.md). Also: the schedule is a function of the seed.
  */
 import assert from "node:assert/strict";
 import { FAULT_KINDS, runSoak, schedule } from "../harness/soak.ts";
@@ -21,13 +22,13 @@ Deno.test("soak schedule: same seed, same schedule; every kind comes up in each 
 
 Deno.test({
   name: "soak: seeded faults (a short run) → no invariant violated, no acknowledged write lost",
-  ignore: Deno.env.get("AUTO_CONSUL_SOAK") !== "1", // in the suite once 5 runs in a row are green
+  ignore: Deno.env.get("AUTO_CONSUL_SOAK") === "0",
 }, async () => {
   // A bound only: the run ends after its faults (each healed, or a violation, within
   // HEALTHY_BOUND_MS).
   const minutes = Number(Deno.env.get("AUTO_CONSUL_SOAK_MINUTES") ?? 15);
   const maxFaults = Number(Deno.env.get("AUTO_CONSUL_SOAK_FAULTS") ?? 2);
-  const seed = Number(Deno.env.get("AUTO_CONSUL_SOAK_SEED") ?? 20261202);
+  const seed = Number(Deno.env.get("AUTO_CONSUL_SOAK_SEED") ?? 2);
   const registry = seed % 2 === 1 ? "s3" : "folder";
   const report = await runSoak({
     seed,
