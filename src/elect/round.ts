@@ -21,6 +21,7 @@ import {
 import { ensureQuery, queryDnsName, type QueryOutcome, queryTags } from "./query.ts";
 import { electionCheckIds, healthOf, instanceChecks } from "./health.ts";
 import { ensureSession, NODE_CHECK } from "./session.ts";
+import { kvHandOver } from "../consul/txn.ts";
 import { aliveCheckId, aliveInCatalog, keepAlive } from "./alive.ts";
 import { reregistration, type Role, roleOfTags } from "./tags.ts";
 
@@ -135,6 +136,7 @@ export async function electRound(
     candidate,
     call,
     log,
+    (from, to) => handOverKeys(ctx, [opts.lockKey, vouchKey(opts.lockKey, me.node)], from, to),
   );
   if (candidate?.adopted && session.id === candidate.id && keptSession) {
     await consul.sessionDestroy(keptSession, call).catch(() => {});
@@ -244,6 +246,25 @@ export async function electRound(
     tagRoleBefore: roleOfTags(service.Tags ?? [], opts),
     query: { ...query, dns: queryDnsName(opts.queryName) },
   };
+}
+
+/** Moves the keys among `keys` that session `from` holds to session `to` (one transaction). */
+async function handOverKeys(
+  ctx: RoundContext,
+  keys: readonly string[],
+  from: string,
+  to: string,
+): Promise<void> {
+  const { consul, log, call } = ctx;
+  const moves = [];
+  for (const key of keys) {
+    const cur = await consul.kvGet(key, call);
+    if (cur.session === from) moves.push({ key, value: cur.value ?? "", from, to });
+  }
+  if (moves.length === 0) return;
+  if (await kvHandOver(consul, moves, call)) {
+    log.info("handed over to the new session", { keys: moves.map((m) => m.key).join(",") });
+  } else log.warn(`could not hand over ${moves.map((m) => m.key).join(", ")} (changed meanwhile)`);
 }
 
 /**

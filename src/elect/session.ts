@@ -7,7 +7,7 @@
  */
 import type { ConsulClient } from "../consul/client.ts";
 import type { CallOptions, Check, SessionInfo } from "../consul/types.ts";
-import { ConsulError } from "../errors.ts";
+import { ConsulError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 export const NODE_CHECK = "serfHealth";
@@ -95,8 +95,11 @@ export interface SessionOutcome {
  * Renews `candidate` when it still exists and fits the spec, else creates a new session.
  * An adopted candidate (found through the lock, not in local state) is only looked at, and
  * renewed only when it belongs to this node. A session that exists but no longer fits is
- * destroyed (its lock goes through lock-delay). When a bound check is critical, consul refuses
- * to create the session: the outcome has no ID and says why.
+ * replaced: the new one is created first and `handOver` moves what the old one holds (the lock,
+ * the vouch key) to it in one transaction, then the old one is destroyed — so a master stays
+ * master across a change of its bound checks or TTL (an upgrade, `--once` → `--watch`) instead
+ * of losing the lock to lock-delay. When a bound check is critical, consul refuses to create the
+ * session: the outcome has no ID and says why.
  */
 export async function ensureSession(
   consul: ConsulClient,
@@ -104,6 +107,7 @@ export async function ensureSession(
   candidate: { id: string; adopted: boolean } | undefined,
   call: CallOptions,
   log: Logger,
+  handOver?: (from: string, to: string) => Promise<void>,
 ): Promise<SessionOutcome> {
   if (candidate) {
     let info: SessionInfo | undefined;
@@ -120,10 +124,27 @@ export async function ensureSession(
       }
       if (info.node === spec.node) {
         log.info(`replacing session ${info.id}: ${why}`);
+        // the new one first: what the old one holds moves over without a lock-delay
+        const next = await createSession(consul, spec, call, log);
+        if (next.id !== undefined && handOver) {
+          await handOver(info.id, next.id).catch((err) =>
+            log.warn(`could not hand over from session ${info.id}: ${describe(err)}`)
+          );
+        }
         await consul.sessionDestroy(info.id, call);
+        return next;
       }
     }
   }
+  return await createSession(consul, spec, call, log);
+}
+
+async function createSession(
+  consul: ConsulClient,
+  spec: SessionSpec,
+  call: CallOptions,
+  log: Logger,
+): Promise<SessionOutcome> {
   try {
     const id = await consul.sessionCreate({
       ...call,

@@ -381,11 +381,9 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
             '$AUTO_CONSUL_MASTER_ADDRESS $AUTO_CONSUL_MASTER_PORT" >> "$1"\n',
         );
         await Deno.chmod(hook, 0o755);
-        // the --once steps' master still holds the lock; a --watch binds its session to its
-        // alive check (src/elect/alive.ts), so it would replace that session at start (one
-        // lock-delay, maybe another master): the watchers start from a free lock instead
-        const held = await viewer.kvGet(LOCK);
-        if (held.session) await viewer.sessionDestroy(held.session);
+        // the --once steps' master holds the lock; its --watch replaces that session (bound to
+        // its alive check now, src/elect/alive.ts) handing the lock over: it stays master
+        const before = await holderNode();
         const hookLog = (i: number) => `${tmp}/watch-hooks-${i}.log`;
         const readHooks = async (i: number) =>
           (await Deno.readTextFile(hookLog(i)).catch(() => "")).split("\n").filter((l) => l);
@@ -409,6 +407,7 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
           const hooked = await Promise.all(insts.map((x) => readHooks(x.i)));
           return m && hooked.every((h) => h.length === 1) ? m : undefined;
         }, { what: "one master among the watchers", timeoutMs: 15_000 });
+        if (before) assert.equal(first, before, "the --once master stays master under --watch");
         const old = byNode(first)!;
         const hostOf = (x: Instance) => `${x.agent.node} ${x.agent.ip} ${x.reg.Port}`;
         for (const x of insts) {

@@ -8,7 +8,10 @@
  *   - stepping down releases the vouch key before the lock, so it stays a slave's plain key
  *     even when the session cannot be destroyed;
  *   - a master whose vouch key is held by another session of its own node ends that session
- *     (stale: this node's elector holds the lock) and takes the key.
+ *     (stale: this node's elector holds the lock) and takes the key;
+ *   - a session of this node that no longer fits (here: a --once session, not bound to the
+ *     --watch's alive check) is replaced with the lock and vouch key handed over in one
+ *     transaction: the lock is never free, no lock-delay, no other master.
  */
 import assert from "node:assert/strict";
 import { runCli, spawnCli } from "../harness/cli.ts";
@@ -97,6 +100,41 @@ Deno.test("elect: the vouch key outlives a stopped watcher as a slave's key; a s
           assert.equal(key.session, lock.session, "the master's session holds its vouch key");
           assert.equal(await consul.sessionInfo(stale), undefined, "the stale session is ended");
           assert.match(r.stderr, /ended session .* stale/);
+        },
+      );
+
+      await t.step(
+        "a --watch after this node's --once master keeps the lock: the session is handed over, never free",
+        async () => {
+          const before = await consul.kvGet(LOCK);
+          assert.ok(before.session, "the --once run of the step before holds the lock");
+          const watch = spawnCli([...ARGS, "-d", `${tmp}/watch2`, "--watch"], { env });
+          const free: number[] = [];
+          try {
+            // the --once session is not bound to the watcher's alive check: it is replaced
+            const after = await waitFor(async () => {
+              const lock = await consul.kvGet(LOCK);
+              if (lock.session === undefined) free.push(Date.now());
+              return lock.session && lock.session !== before.session ? lock : undefined;
+            }, {
+              what: "the lock held by the watcher's session",
+              timeoutMs: 20_000,
+              intervalMs: 20,
+            });
+            assert.equal(free.length, 0, `the lock was free at ${free}:\n${watch.tail()}`);
+            assert.equal((await consul.kvGet(vouch)).session, after.session, watch.tail());
+            // then the old one is ended (after the transaction, a moment later)
+            await waitFor(async () => await consul.sessionInfo(before.session!) === undefined, {
+              what: "the old session ended",
+            });
+            await waitFor(() => watch.lines.some((l) => /handed over to the new session/.test(l)), {
+              what: "the handover logged",
+            });
+            assert.ok((await consul.agentService(SERVICE))?.Tags?.includes("master"));
+          } finally {
+            const st = await watch.stop("SIGTERM", 10_000);
+            assert.equal(st.code, 0, watch.tail());
+          }
         },
       );
 
