@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { parseLatestConfiguration } from "../src/cluster/observe.ts";
 import { buildStatus, leaderLine, renderStatus } from "../src/cluster/status_view.ts";
 import type { RaftServer, SerfMember } from "../src/consul/types.ts";
+import { serverMember } from "./fakes/consul_world.ts";
 import type { Heartbeat } from "../src/registry/heartbeats.ts";
 
 const NOW = Date.parse("2026-12-02T05:00:00Z");
@@ -20,11 +21,7 @@ function member(
   status = "alive",
 ): SerfMember {
   return {
-    name,
-    addr,
-    port: 8301,
-    status: status as SerfMember["status"],
-    statusCode: 1,
+    ...serverMember(name, addr, status),
     isServer: server,
     tags: server ? { role: "consul", id, port: "8300" } : { id },
   };
