@@ -21,31 +21,40 @@ import {
   keyPath,
   parse,
 } from "./transport.ts";
-import {
-  type AgentSelf,
-  type AgentService,
-  type AutopilotHealth,
-  type BlockingOptions,
-  type CallOptions,
-  type CatalogNode,
-  type Check,
-  type CheckStatus,
-  type HealthServiceOptions,
-  type KvGetResult,
-  type KvPutOptions,
-  MEMBER_STATUS,
-  type PreparedQuery,
-  type PreparedQueryDefinition,
-  type RaftConfiguration,
-  type SerfMember,
-  type ServiceCheckDefinition,
-  type ServiceEntry,
-  type ServiceRegisterOptions,
-  type ServiceRegistration,
-  type SessionCreateOptions,
-  type SessionInfo,
+import type {
+  AgentSelf,
+  AgentService,
+  AutopilotHealth,
+  BlockingOptions,
+  CallOptions,
+  CatalogNode,
+  Check,
+  CheckStatus,
+  HealthServiceOptions,
+  KvGetResult,
+  KvPutOptions,
+  PreparedQuery,
+  PreparedQueryDefinition,
+  RaftConfiguration,
+  SerfMember,
+  ServiceCheckDefinition,
+  ServiceEntry,
+  ServiceRegisterOptions,
+  ServiceRegistration,
+  SessionCreateOptions,
+  SessionInfo,
 } from "./types.ts";
-import { check, kvEntry, num, obj, optStr, serviceEntry, sessionInfo, str } from "./decode.ts";
+import {
+  agentSelf,
+  autopilotHealth,
+  check,
+  kvEntry,
+  raftConfiguration,
+  serfMember,
+  serviceEntry,
+  sessionInfo,
+  str,
+} from "./decode.ts";
 
 export class ConsulClient {
   /** The HTTP exchange (tests call endpoints the product does not through it). */
@@ -68,23 +77,9 @@ export class ConsulClient {
 
   /** GET /v1/agent/self */
   async self(opts?: CallOptions): Promise<AgentSelf> {
-    const raw = await this.http.json<Record<string, unknown>>("GET", "/v1/agent/self", opts);
-    const config = obj(raw.Config);
-    const member = obj(raw.Member);
-    const debug = raw.DebugConfig ? obj(raw.DebugConfig) : undefined;
-    return {
-      node: str(config.NodeName),
-      nodeId: str(config.NodeID),
-      datacenter: str(config.Datacenter),
-      version: str(config.Version),
-      isServer: config.Server === true,
-      memberAddr: str(member.Addr),
-      memberPort: num(member.Port),
-      advertiseAddr: optStr(debug?.AdvertiseAddrLAN),
-      advertiseAddrWan: optStr(debug?.AdvertiseAddrWAN),
-      bindAddr: optStr(debug?.BindAddr),
-      raw,
-    };
+    return agentSelf(
+      await this.http.json<Record<string, unknown>>("GET", "/v1/agent/self", opts),
+    );
   }
 
   /** GET /v1/agent/members (LAN, or WAN with `wan`). */
@@ -93,19 +88,7 @@ export class ConsulClient {
       ...opts,
       query: { wan: opts.wan ? 1 : undefined },
     });
-    return (list ?? []).map((m) => {
-      const tags = (m.Tags ?? {}) as Record<string, string>;
-      const statusCode = num(m.Status);
-      return {
-        name: str(m.Name),
-        addr: str(m.Addr),
-        port: num(m.Port),
-        status: MEMBER_STATUS[statusCode] ?? "none",
-        statusCode,
-        isServer: tags.role === "consul",
-        tags,
-      };
-    });
+    return (list ?? []).map(serfMember);
   }
 
   /** PUT /v1/agent/join/:addr — `addr` is "ip" or "ip:port" (serf LAN port, or WAN with `wan`). */
@@ -142,15 +125,7 @@ export class ConsulClient {
       "/v1/operator/raft/configuration",
       { ...opts, query: { stale: opts.stale ? "" : undefined } },
     );
-    const servers = ((raw.Servers ?? []) as Record<string, unknown>[]).map((s) => ({
-      id: str(s.ID),
-      node: str(s.Node),
-      address: str(s.Address),
-      leader: s.Leader === true,
-      voter: s.Voter === true,
-      protocolVersion: str(s.ProtocolVersion),
-    }));
-    return { servers, index: num(raw.Index) };
+    return raftConfiguration(raw);
   }
 
   /**
@@ -168,22 +143,7 @@ export class ConsulClient {
       // consul answers 429 when the cluster is unhealthy, with the same body
       allow: [429],
     });
-    const raw = parse<Record<string, unknown>>(reply, "GET", "autopilot health");
-    return {
-      healthy: raw.Healthy === true,
-      failureTolerance: num(raw.FailureTolerance),
-      servers: ((raw.Servers ?? []) as Record<string, unknown>[]).map((s) => ({
-        id: str(s.ID),
-        name: str(s.Name),
-        address: str(s.Address),
-        version: str(s.Version),
-        leader: s.Leader === true,
-        voter: s.Voter === true,
-        healthy: s.Healthy === true,
-        lastContact: str(s.LastContact),
-        serfStatus: str(s.SerfStatus),
-      })),
-    };
+    return autopilotHealth(parse<Record<string, unknown>>(reply, "GET", "autopilot health"));
   }
 
   /** GET /v1/catalog/nodes — every node in the catalog, with its node ID. */

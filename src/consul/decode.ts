@@ -2,9 +2,87 @@
  * Pure decoders of consul's JSON answers into the summaries of `types.ts` (camelCase, with
  * `raw` where a caller may need a field not typed there).
  */
-import type { Check, CheckStatus, KvEntry, ServiceEntry, SessionInfo } from "./types.ts";
+import {
+  type AgentSelf,
+  type AutopilotHealth,
+  type Check,
+  type CheckStatus,
+  type KvEntry,
+  MEMBER_STATUS,
+  type RaftConfiguration,
+  type SerfMember,
+  type ServiceEntry,
+  type SessionInfo,
+} from "./types.ts";
 
 const decoder = new TextDecoder();
+
+/** GET /v1/agent/self's answer. */
+export function agentSelf(raw: Record<string, unknown>): AgentSelf {
+  const config = obj(raw.Config);
+  const member = obj(raw.Member);
+  const debug = raw.DebugConfig ? obj(raw.DebugConfig) : undefined;
+  return {
+    node: str(config.NodeName),
+    nodeId: str(config.NodeID),
+    datacenter: str(config.Datacenter),
+    version: str(config.Version),
+    isServer: config.Server === true,
+    memberAddr: str(member.Addr),
+    memberPort: num(member.Port),
+    advertiseAddr: optStr(debug?.AdvertiseAddrLAN),
+    advertiseAddrWan: optStr(debug?.AdvertiseAddrWAN),
+    bindAddr: optStr(debug?.BindAddr),
+    raw,
+  };
+}
+
+/** One entry of GET /v1/agent/members. */
+export function serfMember(m: Record<string, unknown>): SerfMember {
+  const tags = (m.Tags ?? {}) as Record<string, string>;
+  const statusCode = num(m.Status);
+  return {
+    name: str(m.Name),
+    addr: str(m.Addr),
+    port: num(m.Port),
+    status: MEMBER_STATUS[statusCode] ?? "none",
+    statusCode,
+    isServer: tags.role === "consul",
+    tags,
+  };
+}
+
+/** GET /v1/operator/raft/configuration's answer. */
+export function raftConfiguration(raw: Record<string, unknown>): RaftConfiguration {
+  const servers = ((raw.Servers ?? []) as Record<string, unknown>[]).map((s) => ({
+    id: str(s.ID),
+    node: str(s.Node),
+    address: str(s.Address),
+    leader: s.Leader === true,
+    voter: s.Voter === true,
+    protocolVersion: str(s.ProtocolVersion),
+  }));
+  return { servers, index: num(raw.Index) };
+}
+
+/** GET /v1/operator/autopilot/health's answer. */
+export function autopilotHealth(raw: Record<string, unknown>): AutopilotHealth {
+  return {
+    healthy: raw.Healthy === true,
+    failureTolerance: num(raw.FailureTolerance),
+    servers: ((raw.Servers ?? []) as Record<string, unknown>[]).map((s) => ({
+      id: str(s.ID),
+      name: str(s.Name),
+      address: str(s.Address),
+      version: str(s.Version),
+      leader: s.Leader === true,
+      voter: s.Voter === true,
+      healthy: s.Healthy === true,
+      lastContact: str(s.LastContact),
+      serfStatus: str(s.SerfStatus),
+    })),
+  };
+}
 
 export function kvEntry(e: Record<string, unknown>): KvEntry {
   const b64 = typeof e.Value === "string" ? e.Value : "";
