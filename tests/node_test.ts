@@ -4,12 +4,13 @@
  * cleanup, the mode decision and its retries, and restarts.
  */
 import assert from "node:assert/strict";
-import { type NodeDeps, type NodeOptions, runNode } from "../src/cluster/node.ts";
+import { runNode } from "../src/cluster/node.ts";
+import type { NodeDeps, NodeOptions } from "../src/cluster/node_options.ts";
 import { readMode, readPlace, writeMode } from "../src/cluster/state.ts";
 import { RegistryError, UsageError } from "../src/errors.ts";
 import { Logger } from "../src/log.ts";
 import { heartbeatKey } from "../src/registry/layout.ts";
-import { encodeHolderRecord } from "../src/cluster/recovery.ts";
+import { encodeHolderRecord } from "../src/cluster/records.ts";
 import { ConsulWorld, serverMember } from "./fakes/consul_world.ts";
 import { MemoryRegistry } from "./fakes/memory_registry.ts";
 import { FakeTime } from "./fakes/time.ts";

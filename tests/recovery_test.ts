@@ -3,19 +3,21 @@ import assert from "node:assert/strict";
 import {
   decideAllLost,
   decideRecovery,
+  mayTakeStale,
+  type RecoveryInput,
+} from "../src/cluster/recovery.ts";
+import {
   encodeHolderRecord,
   encodePlan,
   type HolderRecord,
-  mayTakeStale,
   parseHolderRecord,
   parsePlan,
   parseRecoveryKey,
   peersJson,
-  type RecoveryInput,
   recoveryKey,
   type SeenPlan,
   type SeenRecord,
-} from "../src/cluster/recovery.ts";
+} from "../src/cluster/records.ts";
 
 const id = (n: number) => `0000000${n}-aaaa-bbbb-cccc-000000000000`;
 

@@ -5,7 +5,7 @@
  * is always deleted. Pure parts table-tested.
  */
 import assert from "node:assert/strict";
-import { claimBodiesNeeded } from "../src/cluster/claim.ts";
+import { claimBodiesNeeded } from "../src/cluster/decision_view.ts";
 import { CLAIMING_FILE, decideMode, type ModeOptions } from "../src/cluster/mode.ts";
 import { slotKey } from "../src/registry/layout.ts";
 import {

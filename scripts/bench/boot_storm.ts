@@ -9,7 +9,7 @@
  *   deno run -A scripts/bench/boot_storm.ts [--nodes 10,100,1000] [--slowdown 0,0.05]
  *   [--reps 3] [--procs 4] [--servers 5] [--delay 25] [--jitter 5]
  */
-import { readClaims } from "../../src/cluster/claim.ts";
+import { readClaims } from "../../src/cluster/decision_view.ts";
 import { Logger } from "../../src/log.ts";
 import { parseSlotKey } from "../../src/registry/layout.ts";
 import { S3Registry } from "../../src/registry/s3.ts";

@@ -28,7 +28,7 @@ import {
   type RecoveryPlan,
   type SeenPlan,
   type SeenRecord,
-} from "./recovery.ts";
+} from "./records.ts";
 
 const decoder = new TextDecoder();
 
@@ -86,6 +86,31 @@ export async function publishPlan(
   );
   return outcome === "created" ? { n, ...plan } : undefined;
 }
+
+/** The record of this holder (`opts`: its name, join address and place) with raft's view. */
+export function recordOf(
+  opts: { node: string; address: string; held: { place: number; epoch: number } },
+  nodeId: string,
+  raft: HolderRecord["raft"],
+): HolderRecord {
+  return {
+    node: opts.node,
+    nodeId,
+    address: opts.address,
+    place: opts.held.place,
+    epoch: opts.held.epoch,
+    raft,
+  };
+}
+
+/** Raft as a holder's record says it while its consul starts (it has not answered yet). */
+const STARTING: HolderRecord["raft"] = {
+  state: "Starting",
+  lastIndex: 0,
+  lastTerm: 0,
+  leader: false,
+  leaderFor: 0,
+};
 
 export async function writeRecord(registry: Registry, r: HolderRecord): Promise<void> {
   await registry.put(holderKey(r.node), new TextEncoder().encode(encodeHolderRecord(r)));
@@ -200,14 +225,7 @@ export async function holderLoop(
         leader: leader !== undefined,
         leaderFor: leaderSince === undefined ? 0 : Math.floor((elapsed - leaderSince) / 1000),
       };
-      await writeRecord(deps.registry, {
-        node: opts.node,
-        nodeId: self.nodeId,
-        address: opts.address,
-        place: opts.held.place,
-        epoch: opts.held.epoch,
-        raft,
-      });
+      await writeRecord(deps.registry, recordOf(opts, self.nodeId, raft));
       if (raft.leader && !formed) {
         await markFormed(deps.registry, opts.node);
         formed = true;
@@ -281,14 +299,7 @@ export async function announceStarting(
   }
   for (let elapsed = 0; !signal.aborted && elapsed <= opts.maxMs; elapsed += opts.ticksMs) {
     try {
-      await writeRecord(deps.registry, {
-        node: opts.node,
-        nodeId,
-        address: opts.address,
-        place: opts.held.place,
-        epoch: opts.held.epoch,
-        raft: { state: "Starting", lastIndex: 0, lastTerm: 0, leader: false, leaderFor: 0 },
-      });
+      await writeRecord(deps.registry, recordOf(opts, nodeId, STARTING));
     } catch (err) {
       if (signal.aborted) return;
       deps.log.debug("starting record not written", { error: describe(err) });

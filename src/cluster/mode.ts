@@ -21,7 +21,8 @@ import {
 import { type ProbeResult, startProbe } from "../registry/probe.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Sleep } from "../util/backoff.ts";
-import { claimFromView, type PlaceResult, readRegistryView, releaseClaim } from "./claim.ts";
+import { claimFromView, type PlaceResult, releaseClaim } from "./claim.ts";
+import { readDecisionView } from "./decision_view.ts";
 import { advisoryIsServer } from "./places.ts";
 import type { ServersLostPolicy } from "./recovery.ts";
 import { probeRemembered, readProbeMemo, registryIdentity, writeProbeMemo } from "./probe_memo.ts";
@@ -97,11 +98,11 @@ export async function decideMode(opts: ModeOptions, deps: ModeDeps): Promise<Mod
   const probe = probeRemembered(memo, identity, now()) ? undefined : startProbe(deps.registry);
   const mightHold = held !== undefined || before === "server" || claiming;
   let probed: ProbeResult;
-  let view: Awaited<ReturnType<typeof readRegistryView>>;
+  let view: Awaited<ReturnType<typeof readDecisionView>>;
   try {
     [probed, view] = await Promise.all([
       probe?.result ?? { honoured: true },
-      readRegistryView(deps.registry, { ...opts, mightHold }, deps.log),
+      readDecisionView(deps.registry, { ...opts, mightHold }, deps.log),
     ]);
   } catch (err) {
     await probe?.settled;

@@ -6,7 +6,8 @@
  * next epoch with create-if-absent, so of many concurrent claimants exactly one wins.
  */
 import { nodeNameProblem } from "../util/validate.ts";
-import { mayTakeStale, type RecoveryPlan } from "./recovery.ts";
+import { mayTakeStale } from "./recovery.ts";
+import type { RecoveryPlan } from "./records.ts";
 
 /**
  * How far an epoch may lie beyond the number of claims of its place that precede it and still

@@ -7,10 +7,11 @@
  * Exit 0: a plan was printed or published; 1: there is nothing to recover (said why).
  */
 import type { Config } from "../cli/config.ts";
-import { readClaims } from "../cluster/claim.ts";
+import { readClaims } from "../cluster/decision_view.ts";
 import { publishPlan, raftFromSelf, readPlans, readRecords } from "../cluster/holder.ts";
 import { parseLatestConfiguration } from "../cluster/observe.ts";
-import { decideRecovery, leaderInRecords, type RecoveryPlan } from "../cluster/recovery.ts";
+import { decideRecovery, leaderInRecords } from "../cluster/recovery.ts";
+import type { RecoveryPlan } from "../cluster/records.ts";
 import { describe } from "../errors.ts";
 import type { ConsulClient } from "../consul/client.ts";
 import type { Logger } from "../log.ts";

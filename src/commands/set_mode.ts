@@ -8,7 +8,7 @@
  */
 import type { Config } from "../cli/config.ts";
 import { decideMode } from "../cluster/mode.ts";
-import { modeOptions } from "../cluster/node.ts";
+import { modeOptions } from "../cluster/node_options.ts";
 import { decisionWarnings } from "../cluster/server_warnings.ts";
 import { type Mode, writeMode, writePlace } from "../cluster/state.ts";
 import { describe } from "../errors.ts";

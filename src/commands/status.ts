@@ -1,6 +1,6 @@
 /** `status`: registry members merged with the local agent's serf and raft view. */
 import type { Config } from "../cli/config.ts";
-import { readClaims } from "../cluster/claim.ts";
+import { readClaims } from "../cluster/decision_view.ts";
 import { MAX_PLACES, readAgentView, readRegistryView } from "../cluster/observe.ts";
 import { buildStatus, renderStatus } from "../cluster/status_view.ts";
 import type { ConsulClient } from "../consul/client.ts";

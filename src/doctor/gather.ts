@@ -4,7 +4,7 @@
  * leader, autopilot health when there is a leader, catalog nodes), and this machine's server
  * data dir. A source that fails becomes `{ error }`, not a crash: doctor reports it.
  */
-import { readClaims } from "../cluster/claim.ts";
+import { readClaims } from "../cluster/decision_view.ts";
 import { MAX_PLACES, readAgentView, readRegistryView } from "../cluster/observe.ts";
 import { readMode } from "../cluster/state.ts";
 import type { ConsulClient } from "../consul/client.ts";

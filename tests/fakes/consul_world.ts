@@ -10,7 +10,7 @@ import type {
   SerfMember,
 } from "../../src/consul/types.ts";
 import type { ExitStatus, LineHandler } from "../../src/consul/process.ts";
-import type { NodeConsul } from "../../src/cluster/node.ts";
+import type { NodeConsul } from "../../src/cluster/node_options.ts";
 import { ConsulUnreachableError } from "../../src/errors.ts";
 
 export class FakeAgent implements NodeConsul {

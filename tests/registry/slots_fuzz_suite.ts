@@ -12,7 +12,8 @@
  * claimed back once its junk holder is stale.)
  */
 import assert from "node:assert/strict";
-import { readClaims, takePlace } from "../../src/cluster/claim.ts";
+import { takePlace } from "../../src/cluster/claim.ts";
+import { readClaims } from "../../src/cluster/decision_view.ts";
 import { MAX_EPOCH_LEAD } from "../../src/cluster/places.ts";
 import { parseSlotKey, slotKey } from "../../src/registry/layout.ts";
 import { writeHeartbeat } from "../../src/registry/heartbeats.ts";
