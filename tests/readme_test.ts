@@ -1,11 +1,11 @@
 /** README.md stays true: every flag in --help is documented, and the other way round. */
 import assert from "node:assert/strict";
-import { COMMANDS } from "../src/cli/flag_spec.ts";
+import { COMMANDS } from "../src/cli/flag_types.ts";
 import { FLAGS } from "../src/cli/flags.ts";
 import { helpText } from "../src/cli/help.ts";
 import { REPO } from "./harness/proc.ts";
 import { FINDING_IDS } from "../src/doctor/facts.ts";
-import type { Command } from "../src/cli/flag_spec.ts";
+import type { Command } from "../src/cli/flag_types.ts";
 import { DOCTOR_EXIT } from "../src/doctor/diagnose.ts";
 import {
   ConsulError,

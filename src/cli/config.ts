@@ -21,7 +21,7 @@ import {
   joinValues,
   normaliseSingleDash,
 } from "./argv.ts";
-import { type Command, COMMANDS } from "./flag_spec.ts";
+import { type Command, COMMANDS } from "./flag_types.ts";
 import { FLAGS, flagsFor, usesRegistry } from "./flags.ts";
 import {
   datacenter,

@@ -1,5 +1,5 @@
 /** The flags of `elect` (the tagger's flag names are hidden aliases, with one or two dashes). */
-import { auto, type FlagSpec } from "./flag_spec.ts";
+import { auto, type FlagSpec } from "./flag_types.ts";
 
 export const ELECT_FLAGS: FlagSpec[] = [
   {

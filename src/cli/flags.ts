@@ -2,9 +2,9 @@
  * Every flag of auto-consul, in one table. Parsing, environment fallbacks, help text and the
  * README check are all driven by it. Long names are kebab-case; each has an environment
  * fallback (AUTO_CONSUL_<NAME>, or a standard variable) unless `env` is null. The commands and
- * the shape of a flag are in flag_spec.ts, elect's flags in elect_flags.ts.
+ * the shape of a flag are in flag_types.ts, elect's flags in elect_flags.ts.
  */
-import { auto, type Command, type FlagSpec } from "./flag_spec.ts";
+import { auto, type Command, type FlagSpec } from "./flag_types.ts";
 import { ELECT_FLAGS } from "./elect_flags.ts";
 
 /** Commands that take the registry flag. */

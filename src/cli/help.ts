@@ -1,5 +1,5 @@
 /** Help text, generated from the flag table so it can never drift from what is parsed. */
-import { type Command, COMMANDS, type FlagSpec } from "./flag_spec.ts";
+import { type Command, COMMANDS, type FlagSpec } from "./flag_types.ts";
 import { flagsFor } from "./flags.ts";
 
 const EXIT_CODES = `Exit codes:
