@@ -17,6 +17,8 @@
  *     restart with its saved `master` tag — 60 s of samples, never two masters; each new
  *     master within TTL + lock-delay + one round (the killed elector's alive check lapses
  *     after one TTL and consul ends the session bound to it: src/elect/alive.ts).
+ *   D (points 2, 6, --watch; only with AUTO_CONSUL_ELECT_CHAOS=1): 60 s of warnings and kill -9
+ *     of electors (restarted at random) on random instances, seeded; never two masters.
  * The --once warning handover (point 1) and the 60 s run under random warnings (point 6) are
  * in elect_test.ts. Every process is stopped and every directory removed in `finally`.
  */
@@ -35,6 +37,7 @@ const LOCK_DELAY_S = 1;
 /** One round, generously: the retry after the lock-delay and the new master's round. */
 const ROUND_MS = 3_000;
 /** Warnings step A1 measures (AUTO_CONSUL_ELECT_ONCE_REPS; 1 in the suite). */
+const CHAOS = Deno.env.get("AUTO_CONSUL_ELECT_CHAOS") === "1";
 const ONCE_REPS = Math.max(1, Number(Deno.env.get("AUTO_CONSUL_ELECT_ONCE_REPS") ?? "1") || 1);
 
 interface Sample {
@@ -129,7 +132,7 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
       return { query, masters, detail };
     };
     // bounded: the whole test, each warning of step A1 allowed 40 s
-    sampler = new Sampler(read, 240_000 + ONCE_REPS * 40_000);
+    sampler = new Sampler(read, 240_000 + ONCE_REPS * 40_000 + (CHAOS ? 120_000 : 0));
     /** One master everywhere: lock, query, catalog. */
     const oneMaster = async (not?: string) => {
       const [h, s] = await Promise.all([holder(), read()]);
@@ -422,6 +425,57 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
         assert.ok(window.length >= 150, `${window.length} samples in the 60 s window`);
       },
     );
+
+    await t.step({
+      name:
+        "D (2, 6): --watch under chaos (AUTO_CONSUL_ELECT_CHAOS=1): warnings and kill -9 of electors at random",
+      ignore: !CHAOS,
+      fn: async () => {
+        let seed = Number(Deno.env.get("AUTO_CONSUL_ELECT_SEED") ?? Date.now() % 100_000);
+        console.log(`  seed ${seed} (AUTO_CONSUL_ELECT_SEED)`);
+        const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+        const pick = () => insts[Math.floor(random() * insts.length)];
+        const end = Date.now() + 60_000;
+        const counts = { warnings: 0, kills: 0 };
+        const pending: Promise<unknown>[] = [];
+        try {
+          for (let n = 0; n < 100 && Date.now() < end; n++) {
+            await sleep(500 + random() * 2_000);
+            const master = await holder().catch(() => undefined);
+            const target = random() < 0.6 && master ? byNode(master)! : pick();
+            if (random() < 0.7) {
+              // a warning: a blip shorter than a round, or longer
+              const ms = random() < 0.4 ? 200 + random() * 800 : 2_000 + random() * 4_000;
+              counts.warnings++;
+              await target.client.checkUpdate("redis-ttl", "warning", "chaos");
+              pending.push(
+                sleep(ms).then(() => target.client.checkUpdate("redis-ttl", "passing")),
+              );
+            } else {
+              // kill -9 of its elector, restarted 0-6 s later
+              const w = watchers.get(target.node);
+              if (!w) continue;
+              counts.kills++;
+              watchers.delete(target.node);
+              w.signal("SIGKILL");
+              await w.status;
+              pending.push(sleep(random() * 6_000).then(() => startWatcher(target)));
+            }
+          }
+        } finally {
+          await Promise.allSettled(pending);
+          for (const a of insts) await a.client.checkUpdate("redis-ttl", "passing");
+          for (const a of insts) if (!watchers.has(a.node)) startWatcher(a);
+        }
+        // calm again: one master everywhere (a killed elector's alive check lapses within TTL)
+        const m = await waitFor(() => oneMaster(), {
+          what: "one master after the chaos",
+          timeoutMs: (WATCH_TTL_S + LOCK_DELAY_S) * 1000 + 20_000,
+        });
+        console.log(`  chaos: ${counts.warnings} warnings, ${counts.kills} kill -9; then ${m}`);
+        assert.ok(counts.warnings + counts.kills >= 15, JSON.stringify(counts));
+      },
+    });
 
     await sampler.stop();
     sampler.assertNeverTwo();
