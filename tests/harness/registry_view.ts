@@ -17,7 +17,10 @@ export async function readSlots(
     const m = /^slots\/(\d+)\/(\d{10})$/.exec(o.key);
     if (!m) throw new Error(`unexpected key in slots/: ${o.key}`);
     const body = await registry.get(o.key, 256);
-    const node = new TextDecoder().decode(body ?? new Uint8Array()).trim();
+    // Listed, then gone before the read: a claim retracted (claim, then confirm) or released.
+    // It holds nothing; reading it as a holder named "" made the monitor see two takeovers.
+    if (body === undefined) continue;
+    const node = new TextDecoder().decode(body).trim();
     const place = Number(m[1]);
     const claims = out.get(place) ?? [];
     claims.push({ epoch: Number(m[2]), node });
