@@ -73,7 +73,7 @@ async function cliOnce(inst: Instance, extra: string[] = [], dir = inst.dir): Pr
   const t0 = Date.now();
   const r = await runCli(["elect", ...README, "-d", dir, "--json", ...extra], {
     env: inst.env,
-    timeoutMs: 15_000,
+    timeoutMs: 30_000, // a run ends within its 8 s deadline; the harness only stops a wedged one
   });
   const round: Round = {
     inst: inst.i,
@@ -172,7 +172,7 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
         insts.map((inst) =>
           runCli(["elect", ...(inst.i === 0 ? single : README), "-d", inst.dir], {
             env: inst.env,
-            timeoutMs: 15_000,
+            timeoutMs: 30_000,
           })
         ),
       );
