@@ -116,43 +116,34 @@ export async function contend(
       throw err;
     }
   };
+  /** What a lock state says of this instance when it did not take the lock. */
+  const seen = (l: typeof current): LockOutcome => ({
+    role: "slave",
+    holder: l.session ? parseHolder(l.value) : undefined,
+    free: !l.session,
+    sessionLost: false,
+    index: l.index,
+  });
+  const mastered: LockOutcome = {
+    role: "master",
+    holder: me,
+    free: false,
+    sessionLost: false,
+    index: current.index,
+  };
   if (session !== undefined && current.session === session && !eligible) {
     await consul.kvPut(key, current.value ?? "", { ...call, release: session });
     return { role: "slave", free: true, sessionLost: false, index: current.index, released: true };
   }
-  if (!eligible) {
-    return {
-      role: "slave",
-      holder: current.session ? parseHolder(current.value) : undefined,
-      free: !current.session,
-      sessionLost: false,
-      index: current.index,
-    };
-  }
+  if (!eligible) return seen(current);
   if (session !== undefined && current.session === session) {
     if (current.value !== value && await acquire(session) === undefined) return lost;
-    return { role: "master", holder: me, free: false, sessionLost: false, index: current.index };
+    return mastered;
   }
-  if (current.session || session === undefined) {
-    return {
-      role: "slave",
-      holder: current.session ? parseHolder(current.value) : undefined,
-      free: !current.session,
-      sessionLost: false,
-      index: current.index,
-    };
-  }
+  if (current.session || session === undefined) return seen(current);
   const acquired = await acquire(session);
   if (acquired === undefined) return lost;
-  if (acquired) {
-    return { role: "master", holder: me, free: false, sessionLost: false, index: current.index };
-  }
+  if (acquired) return mastered;
   const after = await consul.kvGet(key, call);
-  return {
-    role: roleOf(after.session, session),
-    holder: after.session ? parseHolder(after.value) : undefined,
-    free: !after.session,
-    sessionLost: false,
-    index: after.index,
-  };
+  return { ...seen(after), role: roleOf(after.session, session) };
 }
