@@ -43,8 +43,10 @@ export interface SoakOptions {
   seed: number;
   minutes: number;
   registry: "folder" | "s3";
-  /** Stop after this many faults even when time is left (the short run in the suite). */
+  /** Stop after this many faults even when time is left. */
   maxFaults?: number;
+  /** Go on past the minutes until this many faults were injected (default 0). */
+  minFaults?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -223,7 +225,8 @@ async function soakLoop(
     workload.start();
     const endAt = started + opts.minutes * 60_000;
     for (const [i, fault] of schedule(opts.seed, opts.registry).entries()) {
-      if (Date.now() >= endAt || i >= (opts.maxFaults ?? Infinity)) break;
+      const timeUp = Date.now() >= endAt && i >= (opts.minFaults ?? 0);
+      if (timeUp || i >= (opts.maxFaults ?? Infinity)) break;
       const t0 = Date.now();
       const what = await inject(ctx, fault);
       faults[fault.kind] = (faults[fault.kind] ?? 0) + 1;
