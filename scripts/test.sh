@@ -14,6 +14,8 @@ fi
 export PATH="$ROOT/.tools/node_modules/.bin:$ROOT/.tools/consul/usr/bin:$PATH"
 export AUTO_CONSUL_TOOLS="$ROOT/.tools"
 export DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
+# Test files at a time: most of a real-component test waits for consul, so 3 on 2 cores.
+export DENO_JOBS="${DENO_JOBS:-3}"
 
 passed=0 failed=0 skipped=0
 step() { # name, command...
