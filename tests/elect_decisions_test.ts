@@ -6,7 +6,13 @@ import assert from "node:assert/strict";
 import type { Check, PreparedQuery, SessionInfo } from "../src/consul/types.ts";
 import { roleExitCode, roundJson } from "../src/commands/elect.ts";
 import { hookEnv, hookFor, runHook, type SpawnHook, spawnHook } from "../src/elect/hooks.ts";
-import { encodeHolder, parseHolder, roleOf, sessionCandidate } from "../src/elect/lock.ts";
+import {
+  encodeHolder,
+  masterOfSlave,
+  parseHolder,
+  roleOf,
+  sessionCandidate,
+} from "../src/elect/lock.ts";
 import { planQuery, queryDnsName, queryTags } from "../src/elect/query.ts";
 import { BLOCKED_RETRY_MS, retryDelayMs } from "../src/elect/round.ts";
 import {
@@ -21,6 +27,8 @@ import { aliveAction, aliveCheck, aliveCheckId, aliveCheckName } from "../src/el
 import { Logger } from "../src/log.ts";
 
 const holder = { node: "web-1", address: "10.0.0.5", port: 6379, service: "redis" };
+/** The instance deciding (not the holder above). */
+const ME = { node: "web-2", service: "redis" };
 const S1 = "d5305bd7-4532-8c47-ae07-89b57be961a9";
 const S2 = "8e70e529-2081-b46f-4a84-8f5664d37a96";
 
@@ -222,15 +230,15 @@ Deno.test("hookFor: once per role change; a slave's hook waits until the master 
   ];
   for (const [handled, role, known, argv, after] of table) {
     const master = known ? holder : undefined;
-    const d = hookFor(handled, role, hooks, "redis", master);
+    const d = hookFor(handled, role, hooks, ME, master);
     assert.deepEqual(d.plan?.argv, argv, `${handled}->${role} known=${known}`);
     assert.equal(d.handled, after, `${handled}->${role} known=${known}`);
   }
   // no hook set for that role: the change is handled all the same
-  assert.deepEqual(hookFor("slave", "master", { onSlave: ["/x"] }, "redis", holder), {
+  assert.deepEqual(hookFor("slave", "master", { onSlave: ["/x"] }, ME, holder), {
     handled: "master",
   });
-  assert.deepEqual(hookFor("master", "slave", hooks, "redis", holder).plan?.env, {
+  assert.deepEqual(hookFor("master", "slave", hooks, ME, holder).plan?.env, {
     AUTO_CONSUL_ROLE: "slave",
     AUTO_CONSUL_SERVICE: "redis",
     AUTO_CONSUL_MASTER_NODE: "web-1",
@@ -240,12 +248,52 @@ Deno.test("hookFor: once per role change; a slave's hook waits until the master 
   assert.deepEqual(hookEnv("master", "redis", { ...holder, port: 0 }).AUTO_CONSUL_MASTER_PORT, "");
 });
 
+Deno.test("hookFor: an on-slave hook never names this instance as master", () => {
+  const hooks = { onMaster: ["/bin/promote"], onSlave: ["/bin/follow"] };
+  const self = { ...holder, node: ME.node };
+  for (const handled of [undefined, "master", "slave"] as const) {
+    // the lock's value still names this instance (its old session): not yet, nothing handled
+    const d = hookFor(handled, "slave", hooks, ME, self);
+    assert.equal(d.plan, undefined, `${handled}`);
+    assert.equal(d.handled, handled, `${handled}`);
+  }
+  // another instance of the same node (another service ID) is another instance
+  const sibling = { ...self, service: "redis-2" };
+  assert.equal(
+    hookFor("master", "slave", hooks, ME, sibling).plan?.env.AUTO_CONSUL_MASTER_NODE,
+    ME.node,
+  );
+  // becoming master names this instance, as it should
+  assert.deepEqual(hookFor("slave", "master", hooks, ME, self).plan?.argv, ["/bin/promote"]);
+});
+
+Deno.test("masterOfSlave: a slave names the lock's holder only when another instance holds it", () => {
+  const me = { ...holder, node: ME.node };
+  const ours = new Set([S1]);
+  type Row = [string, typeof holder | undefined, string | undefined, boolean];
+  const table: Row[] = [
+    // what, holder named by the lock's value, the session holding the lock, named as master
+    ["another instance's session", holder, S2, true],
+    ["the lock is free", undefined, undefined, false],
+    ["held, value not a holder", undefined, S2, false],
+    ["a value naming another, no session (stale read)", holder, undefined, false],
+    ["one of our sessions (kept, adopted or created)", holder, S1, false],
+    ["another session, value naming this instance (ended, stale read)", me, S2, false],
+    ["our session naming this instance", me, S1, false],
+    ["this node, another service ID", { ...me, service: "redis-2" }, S2, true],
+    ["another node, this service ID", { ...me, node: "web-3" }, S2, true],
+  ];
+  for (const [what, h, session, named] of table) {
+    assert.equal(masterOfSlave(h, session, ours, ME), named ? h : undefined, what);
+  }
+});
+
 function quietLog(lines: string[]): Logger {
   return new Logger({ sink: (l) => lines.push(l), level: "debug" });
 }
 
 Deno.test("runHook: failures are logged, never thrown", async () => {
-  const plan = hookFor(undefined, "master", { onMaster: ["promote"] }, "redis", holder).plan!;
+  const plan = hookFor(undefined, "master", { onMaster: ["promote"] }, ME, holder).plan!;
   const cases: [SpawnHook, boolean, RegExp][] = [
     [
       () => Promise.resolve({ code: 0, timedOut: false, output: "" }),

@@ -4,6 +4,7 @@
  */
 import type { ConsulClient } from "./client.ts";
 import type { CallOptions } from "./types.ts";
+import type { Logger } from "../log.ts";
 
 export interface LockMove {
   key: string;
@@ -30,4 +31,24 @@ export async function kvHandOver(
   ]);
   const reply = await consul.http.request("PUT", "/v1/txn", { ...opts, body, allow: [409] });
   return reply.status >= 200 && reply.status < 300;
+}
+
+/** Moves the keys among `keys` that session `from` holds to session `to` (one transaction). */
+export async function handOverHeld(
+  consul: Pick<ConsulClient, "http" | "kvGet">,
+  keys: readonly string[],
+  from: string,
+  to: string,
+  call: CallOptions,
+  log: Logger,
+): Promise<void> {
+  const moves: LockMove[] = [];
+  for (const key of keys) {
+    const cur = await consul.kvGet(key, call);
+    if (cur.session === from) moves.push({ key, value: cur.value ?? "", from, to });
+  }
+  if (moves.length === 0) return;
+  if (await kvHandOver(consul, moves, call)) {
+    log.info("handed over to the new session", { keys: moves.map((m) => m.key).join(",") });
+  } else log.warn(`could not hand over ${moves.map((m) => m.key).join(", ")} (changed meanwhile)`);
 }

@@ -5,7 +5,7 @@
  * A master change seen by an instance that stays slave is not a role change: no hook.
  */
 import type { Logger } from "../log.ts";
-import type { LockHolder } from "./lock.ts";
+import { isInstance, type LockHolder } from "./lock.ts";
 import type { Role } from "./tags.ts";
 
 export interface HookPlan {
@@ -34,23 +34,25 @@ export interface HookDecision {
 
 /**
  * Pure: the hook for a round. A hook runs once per role change: when `role` differs from the
- * role last handled. Becoming slave is handled only once the master is known (the lock is
- * held), so the slave hook always gets the master's address: while the lock is free (the old
- * master's lock-delay) the change waits for a later round. The change is handled (and not
- * repeated) even when no hook is set for that role.
+ * role last handled. Becoming slave is handled only once the master is known — another
+ * instance holds the lock —, so the slave hook always gets the new master's address: while the
+ * lock is free (the old master's lock-delay) or still names this instance (`me`: its own old
+ * session, read before consul ended it) the change waits for a later round. Invariant
+ * (docs/elect.md): an on-slave hook never names this instance as master. The change is handled
+ * (and not repeated) even when no hook is set for that role.
  */
 export function hookFor(
   handled: Role | undefined,
   role: Role,
   hooks: { onMaster?: string[]; onSlave?: string[] },
-  service: string,
+  me: { node: string; service: string },
   master: LockHolder | undefined,
 ): HookDecision {
   if (handled === role) return { handled };
-  if (role === "slave" && master === undefined) return { handled };
+  if (role === "slave" && (master === undefined || isInstance(master, me))) return { handled };
   const argv = role === "master" ? hooks.onMaster : hooks.onSlave;
   if (!argv || argv.length === 0) return { handled: role };
-  return { plan: { role, argv, env: hookEnv(role, service, master) }, handled: role };
+  return { plan: { role, argv, env: hookEnv(role, me.service, master) }, handled: role };
 }
 
 export interface HookRun {

@@ -58,17 +58,43 @@ export function sessionCandidate(
 ): { id: string; adopted: boolean } | undefined {
   if (lock.session && lock.session !== kept) {
     const h = parseHolder(lock.value);
-    if (h && h.node === me.node && h.service === me.service) {
+    if (h && isInstance(h, me)) {
       return { id: lock.session, adopted: true };
     }
   }
   return kept ? { id: kept, adopted: false } : undefined;
 }
 
+/**
+ * Pure: the master a slave may name (in its round's result, its state and its on-slave hook):
+ * the lock's holder only when another instance holds it — the lock is held by a session that is
+ * none of this instance's (`ours`: kept, adopted, created this round) and its value does not name
+ * this instance. A lock that still names this instance is its own old state (a session consul
+ * just ended with a critical check, or one being replaced), read before it was gone: the master
+ * is then not known yet (undefined), and the on-slave hook waits for a round that knows it.
+ * Invariant (docs/elect.md): a slave never names itself as master.
+ */
+export function masterOfSlave(
+  holder: LockHolder | undefined,
+  holderSession: string | undefined,
+  ours: ReadonlySet<string>,
+  me: { node: string; service: string },
+): LockHolder | undefined {
+  if (!holder || holderSession === undefined || ours.has(holderSession)) return undefined;
+  return isInstance(holder, me) ? undefined : holder;
+}
+
+/** Pure: the holder names this instance (node and service ID). */
+export function isInstance(h: LockHolder, me: { node: string; service: string }): boolean {
+  return h.node === me.node && h.service === me.service;
+}
+
 export interface LockOutcome {
   role: Role;
   /** The master, when known (ours when master; from the lock's value otherwise). */
   holder?: LockHolder;
+  /** The session holding the lock whose value named `holder` (not ours when slave). */
+  holderSession?: string;
   /** The lock is free but was not taken (lock-delay, or no session): worth trying again soon. */
   free: boolean;
   /** Our session turned out to be invalid when acquiring: drop it. */
@@ -120,6 +146,7 @@ export async function contend(
   const seen = (l: typeof current): LockOutcome => ({
     role: "slave",
     holder: l.session ? parseHolder(l.value) : undefined,
+    holderSession: l.session,
     free: !l.session,
     sessionLost: false,
     index: l.index,
@@ -127,6 +154,7 @@ export async function contend(
   const mastered: LockOutcome = {
     role: "master",
     holder: me,
+    holderSession: session,
     free: false,
     sessionLost: false,
     index: current.index,

@@ -105,9 +105,12 @@ export async function electOnce(ctx: OnceContext): Promise<OnceResult> {
   const cutShort = (err: unknown) => deadline.aborted && err === deadline.reason;
   let result: RoundResult | undefined;
   let rounds = 0;
+  /** This instance, for the hook (a slave's hook never names it as master). */
+  const instance = { node: "", service: opts.service };
   try {
     const self = await consul.self(call);
     const me = { node: self.node, address: self.advertiseAddr ?? self.memberAddr };
+    instance.node = self.node;
     if (self.node) {
       log = log.withNode(self.node);
       ctx.onNode?.(self.node);
@@ -150,7 +153,7 @@ export async function electOnce(ctx: OnceContext): Promise<OnceResult> {
     throw err;
   }
 
-  let hook = hookFor(state.hooked, result.role, opts, opts.service, result.master);
+  let hook = hookFor(state.hooked, result.role, opts, instance, result.master);
   const next: ElectState = {
     session: result.session,
     role: result.role,
@@ -165,7 +168,7 @@ export async function electOnce(ctx: OnceContext): Promise<OnceResult> {
       // lock, and a role change is judged against the role the service's tags said before
       // this round (so a hook still runs once per change, not on every run).
       log.warn(`${describe(err)}; going on without local state`);
-      hook = hookFor(result.tagRoleBefore, result.role, opts, opts.service, result.master);
+      hook = hookFor(result.tagRoleBefore, result.role, opts, instance, result.master);
     }
   }
   if (state.role !== result.role) {

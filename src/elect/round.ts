@@ -8,7 +8,13 @@ import type { ConsulClient } from "../consul/client.ts";
 import type { CallOptions, ServiceEntry } from "../consul/types.ts";
 import { ConsulError, describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { contend, type LockHolder, type LockOutcome, sessionCandidate } from "./lock.ts";
+import {
+  contend,
+  type LockHolder,
+  type LockOutcome,
+  masterOfSlave,
+  sessionCandidate,
+} from "./lock.ts";
 import {
   otherPassingMasters,
   takeVouchKey,
@@ -21,7 +27,7 @@ import {
 import { ensureQuery, queryDnsName, type QueryOutcome, queryTags } from "./query.ts";
 import { electionCheckIds, healthOf, instanceChecks } from "./health.ts";
 import { ensureSession, NODE_CHECK } from "./session.ts";
-import { kvHandOver } from "../consul/txn.ts";
+import { handOverHeld } from "../consul/txn.ts";
 import { aliveCheckId, aliveInCatalog, keepAlive } from "./alive.ts";
 import { reregistration, type Role, roleOfTags } from "./tags.ts";
 
@@ -136,13 +142,18 @@ export async function electRound(
     candidate,
     call,
     log,
-    (from, to) => handOverKeys(ctx, [opts.lockKey, vouchKey(opts.lockKey, me.node)], from, to),
+    (from, to) =>
+      handOverHeld(consul, [opts.lockKey, vouchKey(opts.lockKey, me.node)], from, to, call, log),
   );
   if (candidate?.adopted && session.id === candidate.id && keptSession) {
     await consul.sessionDestroy(keptSession, call).catch(() => {});
   }
   if (session.created && session.id !== undefined) ctx.onSessionCreated?.(session.id);
-  if (session.created) lock = await consul.kvGet(opts.lockKey, call);
+  // the lock read above is stale when this round made a session or lost the one it tried (consul
+  // ended it with a critical check, or it was replaced and destroyed): what it holds has moved
+  if (session.created || (candidate && session.id !== candidate.id)) {
+    lock = await consul.kvGet(opts.lockKey, call);
+  }
   if (session.blockedBy) log.info(`no session, so slave: ${session.blockedBy}`);
   if (!health.healthy) log.info(`not healthy, so not master: ${health.why}`);
 
@@ -175,13 +186,22 @@ export async function electRound(
     outcome = await contend(consul, opts.lockKey, session.id, me_, lock, call, health.healthy);
   }
   const sessionId = outcome.sessionLost ? undefined : session.id;
+  // a slave names a master only when another instance holds the lock (never itself)
+  const ours = new Set([keptSession, candidate?.id, session.id].filter((s) => s !== undefined));
+  const master = outcome.role === "master"
+    ? outcome.holder
+    : masterOfSlave(outcome.holder, outcome.holderSession, ours, me_);
+  if (outcome.role === "slave" && outcome.holder && !master) {
+    log.info("the lock still names this instance (an old session of it): master not known yet");
+  }
 
   // a healthy slave ends the session of a holder that is not healthy (its elector may be
   // slow or dead, or its agent unable to release): the lock then goes after its lock-delay
   let deposed = false;
   let recheck = false;
-  if (outcome.role === "slave" && health.healthy && sessionId && outcome.holder && lock.session) {
-    const d = await deposeUnhealthy(ctx, service.Service, outcome.holder, lock.session);
+  const holderSession = outcome.holderSession;
+  if (outcome.role === "slave" && health.healthy && sessionId && master && holderSession) {
+    const d = await deposeUnhealthy(ctx, service.Service, master, holderSession);
     deposed = d === "deposed";
     recheck = d === "later";
   }
@@ -235,7 +255,7 @@ export async function electRound(
   if (!sessionId) retryInMs = session.blockedBy ? BLOCKED_RETRY_MS : retryDelayMs(0);
   return {
     role: outcome.role,
-    master: outcome.holder,
+    master,
     session: sessionId,
     blockedBy: session.blockedBy,
     unhealthy: health.why,
@@ -246,25 +266,6 @@ export async function electRound(
     tagRoleBefore: roleOfTags(service.Tags ?? [], opts),
     query: { ...query, dns: queryDnsName(opts.queryName) },
   };
-}
-
-/** Moves the keys among `keys` that session `from` holds to session `to` (one transaction). */
-async function handOverKeys(
-  ctx: RoundContext,
-  keys: readonly string[],
-  from: string,
-  to: string,
-): Promise<void> {
-  const { consul, log, call } = ctx;
-  const moves = [];
-  for (const key of keys) {
-    const cur = await consul.kvGet(key, call);
-    if (cur.session === from) moves.push({ key, value: cur.value ?? "", from, to });
-  }
-  if (moves.length === 0) return;
-  if (await kvHandOver(consul, moves, call)) {
-    log.info("handed over to the new session", { keys: moves.map((m) => m.key).join(",") });
-  } else log.warn(`could not hand over ${moves.map((m) => m.key).join(", ")} (changed meanwhile)`);
 }
 
 /**

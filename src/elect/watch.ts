@@ -121,7 +121,13 @@ export async function electWatch(ctx: WatchContext): Promise<void> {
       }
       failures = 0;
       session = result.session;
-      const hook = hookFor(state.hooked, result.role, opts, opts.service, result.master);
+      const hook = hookFor(
+        state.hooked,
+        result.role,
+        opts,
+        { node: me.node, service: opts.service },
+        result.master,
+      );
       const next: ElectState = {
         session,
         role: result.role,

@@ -457,19 +457,14 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
           await now!.agent.client.checkUpdate("redis-ttl", "passing");
         }
         await waitFor(async () => (await readHooks(now!.i)).length === 3, { what: "the hook" });
-        // the slave hook names the master known when the role changed. Seen once in a
-        // fresh-clone run: it named the stepping-down instance itself (open in issue 12), so
-        // only the role and a known instance are asserted here
-        const stepped = (await readHooks(now!.i))[2];
-        assert.ok(
-          insts.some((x) => stepped === `on-slave slave ${SERVICE} ${hostOf(x)}`),
-          `the slave hook: ${stepped}`,
+        // the slave hook names the new master, never the stepping-down instance itself (its
+        // round may read the lock while its own ended session still held it: docs/elect.md;
+        // tests/real/elect_hook_master_test.ts makes that state deterministically)
+        assert.equal(
+          (await readHooks(now!.i))[2],
+          `on-slave slave ${SERVICE} ${hostOf(third)}`,
+          watchers[now!.i].tail(),
         );
-        if (stepped !== `on-slave slave ${SERVICE} ${hostOf(third)}`) {
-          console.error(
-            `  the on-slave hook named ${stepped}, not the new master ${hostOf(third)}`,
-          );
-        }
         await waitFor(async () => (await readHooks(third.i)).length === 2, { what: "the hook" });
         assert.equal((await readHooks(third.i))[1], `on-master master ${SERVICE} ${hostOf(third)}`);
         for (const w of watchers) {
