@@ -406,3 +406,114 @@ Deno.test("all servers lost (I5): each policy does what it says", () => {
   }, "n");
   assert.equal(covered.kind, "wait");
 });
+
+Deno.test("place holders in a rewrite: a voter removed by a leader of a moment is named again (I1 kept)", () => {
+  // s1 (this node) and s3 are the voters of s1's configuration; s2 was removed from raft by a
+  // leader of a moment. All three hold a place, all three on new addresses 10.0.0.x.
+  const at = (n: number) => ({ address: `10.0.0.${n}` });
+  const voters2 = [1, 3].map((n) => ({ id: id(n), address: `127.0.0.${n}:8300` }));
+  const base: Partial<RecoveryInput> = {
+    self: { nodeId: id(1), address: "10.0.0.1", lastIndex: 200, lastTerm: 6 },
+    voters: voters2,
+    records: [rec(2, at(2), { lastIndex: 150, lastTerm: 5 }), rec(3, at(3))],
+    movedWaitSeconds: 3,
+    leaderlessSeconds: 4,
+    servers: 3,
+  };
+  const named = (over: Partial<RecoveryInput>) => {
+    const d = decideRecovery(input({ ...base, ...over }));
+    if (d.kind !== "publish") throw new Error(`expected a plan: ${JSON.stringify(d)}`);
+    return d.plan.survivors.map((s) => s.node).sort();
+  };
+  // 2 voters: both hold every committed entry; a lagging third cannot form a majority alone.
+  assert.deepEqual(named({}), ["s1", "s2", "s3"], "the removed place holder is named again");
+  assert.deepEqual(named({ servers: undefined }), ["s1", "s3"], "without -s: voters only");
+  assert.deepEqual(
+    named({ records: [rec(2, { ...at(2), ageSeconds: 30 }), rec(3, at(3))] }),
+    ["s1", "s3"],
+    "a silent place holder is not named",
+  );
+  assert.deepEqual(
+    named({ records: [rec(2, at(2), { lastIndex: 0, lastTerm: 0 }), rec(3, at(3))] }),
+    ["s1", "s3"],
+    "a place holder with no raft data is not named",
+  );
+  assert.deepEqual(
+    named({ records: [rec(2, { ...at(2), place: 3 }), rec(3, at(3))] }),
+    ["s1", "s3"],
+    "a place beyond -s is not named",
+  );
+  assert.deepEqual(
+    named({ records: [rec(2, at(2)), rec(4, { ...at(4), place: 2, epoch: 2 }), rec(3, at(3))] }),
+    ["s1", "s3", "s4"],
+    "one per place: the highest epoch",
+  );
+  assert.deepEqual(
+    named({ servers: 2 }),
+    ["s1", "s3"],
+    "never more than -s voters (I1): s2's place 2 is beyond -s 2",
+  );
+  assert.deepEqual(
+    named({
+      servers: 4,
+      records: [
+        rec(2, at(2)),
+        rec(3, { ...at(3), place: 0, epoch: 1 }),
+        rec(4, {
+          ...at(4),
+          place: 3,
+        }),
+      ],
+    }),
+    ["s1", "s2", "s3", "s4"],
+    "-s 4: both extra place holders",
+  );
+  // One voter (a leader of a moment alone in its configuration) and two lagging place
+  // holders: they would be a majority of the new configuration without the entries only the
+  // voter may hold — not named; a place holder whose log is as far as the voter's is.
+  const alone: Partial<RecoveryInput> = {
+    voters: [{ id: id(1), address: "127.0.0.1:8300" }],
+    records: [
+      rec(2, at(2), { lastIndex: 150, lastTerm: 5 }),
+      rec(3, { ...at(3), place: 0 }, { lastIndex: 199 }),
+    ],
+  };
+  assert.deepEqual(named(alone), ["s1"], "lagging place holders are left to consul");
+  const d = decideRecovery(input({ ...base, ...alone }));
+  assert.match((d as { plan: { reason: string } }).plan.reason, /left to consul: s2.*s3/);
+  assert.deepEqual(
+    named({
+      ...alone,
+      records: [
+        rec(2, at(2), { lastIndex: 200, lastTerm: 6 }),
+        rec(3, { ...at(3), place: 0 }, { lastIndex: 10 }),
+      ],
+    }),
+    ["s1", "s2", "s3"],
+    "a place holder as far as the voter is named; with it, a lagging one cannot make a majority",
+  );
+  // A stable leader: nothing, however the plan would look (I6).
+  const led = decideRecovery(input({ ...base, leaderNow: true, stableLeader: true }));
+  assert.equal(led.kind, "none");
+  // The removed place holder carries out the plan that names it (not a voter of its own
+  // configuration any more).
+  const plan: SeenPlan = {
+    n: 4,
+    kind: "peers",
+    by: "s1",
+    reason: "r",
+    survivors: [1, 2, 3].map((n) => ({ node: `s${n}`, nodeId: id(n), address: `10.0.0.${n}` })),
+    places: {},
+    survivorIndex: 200,
+    highestIndex: 200,
+    ageSeconds: 1,
+  };
+  const applied = decideRecovery(input({
+    ...base,
+    node: "s2",
+    self: { nodeId: id(2), address: "10.0.0.2", lastIndex: 150, lastTerm: 5 },
+    voters: voters2,
+    plans: [plan],
+  }));
+  assert.equal(applied.kind, "apply", JSON.stringify(applied));
+});

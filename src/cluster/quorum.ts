@@ -28,6 +28,8 @@ export interface QuorumOptions {
   waitSeconds: number;
   autoRecover: boolean;
   dataDir: string;
+  /** `-s`: an address rewrite names every fresh place holder with raft data, never more. */
+  servers?: number;
 }
 
 export interface QuorumDeps {
@@ -106,6 +108,7 @@ export async function watchQuorum(
         records,
         plans,
         lastApplied: await lastApplied(opts.dataDir),
+        servers: opts.servers,
       });
       switch (d.kind) {
         case "apply":

@@ -97,6 +97,11 @@ export interface RecoveryInput {
   lastApplied: number;
   /** `recover --yes` by hand: no wait, no coordinator; the guards of I6 still hold. */
   manual?: boolean;
+  /**
+   * `-s`: how many places there are. Given, an address rewrite also names the fresh place
+   * holders with raft data that are not voters of this configuration (`rewriteExtras`).
+   */
+  servers?: number;
 }
 
 export type RecoveryDecision =
@@ -311,7 +316,9 @@ function moved(
       why: `servers on new addresses: ${best.node} rewrites raft's addresses`,
     };
   }
-  const index = Math.max(...survivors.map((s) => s.lastIndex));
+  const extra = rewriteExtras(i, survivors);
+  const all = [...survivors, ...extra.added];
+  const index = Math.max(...all.map((s) => s.lastIndex));
   return {
     kind: "publish",
     plan: {
@@ -319,11 +326,66 @@ function moved(
       by: i.node,
       reason: `every voter is alive but ${names} on new addresses, no stable leader for ${
         Math.round(leaderless)
-      } s`,
-      survivors: survivors.map(({ node, nodeId, address }) => ({ node, nodeId, address })),
+      } s${extra.added.length ? `; place holders ${extra.added.map((s) => s.node)} added` : ""}${
+        extra.left.length ? `; left to consul: ${extra.left.join(", ")}` : ""
+      }`,
+      survivors: all.map(({ node, nodeId, address }) => ({ node, nodeId, address })),
       places: {},
       survivorIndex: index,
       highestIndex: index,
     },
   };
+}
+
+type Progressed = Survivor & { lastIndex: number; lastTerm: number };
+
+const behind = (a: Progressed, b: Progressed) =>
+  a.lastTerm < b.lastTerm || (a.lastTerm === b.lastTerm && a.lastIndex < b.lastIndex);
+
+/**
+ * The place holders an address rewrite names besides the voters (docs/recovery.md, "place
+ * holders in a rewrite"): fresh records with raft data (lastIndex > 0) of nodes that are not
+ * voters of this configuration — a leader of a moment removed them (consul's reap of a server
+ * not yet in serf, or its "duplicate ID" fix) — one per place (highest epoch), places < `-s`,
+ * never more than `-s` in all (I1). A lagging one (its log behind the best voter's) is named
+ * only while the voters that hold every committed entry stay a part of every majority of the
+ * new configuration; otherwise it is left to consul (its leader adds it back).
+ */
+export function rewriteExtras(
+  i: RecoveryInput,
+  voters: readonly Progressed[],
+): { added: Progressed[]; left: string[] } {
+  const none = { added: [], left: [] };
+  if (i.servers === undefined) return none;
+  const ids = new Set(voters.map((v) => v.nodeId));
+  const byPlace = new Map<number, SeenRecord>();
+  for (const r of i.records) {
+    if (r.ageSeconds > i.expirySeconds || r.place >= i.servers) continue;
+    const had = byPlace.get(r.place);
+    if (!had || r.epoch > had.epoch) byPlace.set(r.place, r);
+  }
+  const candidates: Progressed[] = [...byPlace.values()]
+    .filter((r) => !ids.has(r.nodeId) && r.node !== i.node && r.raft.lastIndex > 0)
+    .map((r) => ({
+      node: r.node,
+      nodeId: r.nodeId,
+      address: r.address,
+      lastIndex: r.raft.lastIndex,
+      lastTerm: r.raft.lastTerm,
+    }));
+  if (candidates.length === 0) return none;
+  if (voters.length + candidates.length > i.servers) {
+    return { added: [], left: candidates.map((c) => `${c.node} (more than -s ${i.servers})`) };
+  }
+  const best = [...voters].sort((a, b) => behind(a, b) ? 1 : behind(b, a) ? -1 : 0)[0];
+  const lagging = candidates.filter((c) => behind(c, best));
+  const complete = candidates.filter((c) => !behind(c, best));
+  // Voters missing a committed entry: at most |C| - majority(C). With the lagging ones, they
+  // must stay fewer than a majority of the new configuration.
+  const majority = (n: number) => Math.floor(n / 2) + 1;
+  const incomplete = voters.length - majority(voters.length);
+  if (incomplete + lagging.length < majority(voters.length + candidates.length)) {
+    return { added: candidates, left: [] };
+  }
+  return { added: complete, left: lagging.map((c) => `${c.node} (its log is behind)`) };
 }

@@ -234,6 +234,7 @@ export async function superviseOnce(
               RECOVER_AFTER_EXPIRIES * opts.expirySeconds,
             autoRecover: opts.recovery?.autoRecover ?? true,
             dataDir: opts.dataDir,
+            servers: opts.servers,
           }, {
             registry,
             consul: deps.consul,

@@ -92,6 +92,7 @@ export async function recoverCommand(
       records,
       plans,
       lastApplied: 0,
+      servers: config.servers,
     });
     if (d.kind !== "publish") {
       print(`nothing to recover: ${"why" in d ? d.why : d.kind}`);
