@@ -345,8 +345,19 @@ Deno.test("short-lived leaders: they hold back no address rewrite, and every I4 
       /new addresses/,
     ],
     [
-      "a plan keeping every voter is carried out under a leader of a moment",
+      "a plan keeping every voter is not carried out under a leader of a moment either",
       { ...moved, plans: [plan([1, 2, 3])] },
+      "none",
+      /being carried out/,
+    ],
+    [
+      "… and is once no leader is seen",
+      {
+        ...moved,
+        leaderNow: false,
+        records: [rec(2, at(2)), rec(3, at(3))],
+        plans: [plan([1, 2, 3])],
+      },
       "apply",
     ],
     [

@@ -116,9 +116,6 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
   if (i.stableLeader ?? leader) return { kind: "none", why: "a leader exists" };
   if (i.voters.length === 0) return { kind: "none", why: "no raft configuration known yet" };
   const selfId = i.self.nodeId.toLowerCase();
-  /** A plan naming every voter of this configuration drops none: a short-lived leader is no bar. */
-  const keepsAll = (p: RecoveryPlan) =>
-    i.voters.every((v) => p.survivors.some((s) => s.nodeId === v.id.toLowerCase()));
   // A plan naming this node, newer than the last applied, fresh enough: carry it out.
   const pending = i.plans
     .filter((p) =>
@@ -128,8 +125,10 @@ export function decideRecovery(i: RecoveryInput): RecoveryDecision {
     )
     .sort((a, b) => b.n - a.n)[0];
   // A published plan is carried out even with auto-recovery off: it was asked for (by hand,
-  // or by a node that recovers automatically).
-  if (pending && !i.manual && (!leader || keepsAll(pending))) {
+  // or by a node that recovers automatically). Never while any leader is seen, even one of a
+  // moment: a node that leads does not restart, so the others' rewrite would be partial —
+  // seen: their configurations then differ from the leader's for good (docs/recovery.md).
+  if (pending && !i.manual && !leader) {
     return { kind: "apply", plan: pending, peers: peersJson(pending.survivors) };
   }
   const fresh = new Map<string, SeenRecord>();
