@@ -1,7 +1,8 @@
 /**
  * The seeded chaos soak (issue 15): `deno task soak [--minutes N] [--seed S] [--registry
- * folder|s3] [--report]`. Runs tests/harness/soak.ts and prints its report; with `--report`
- * the report is also appended to RELIABILITY.md as a section (date, machine, seed, command).
+ * folder|s3] [--report] [--logs DIR]`. Runs tests/harness/soak.ts and prints its report; with `--report`
+ * the report is also appended to RELIABILITY.md as a section (date, machine, seed, command);
+ * with `--logs DIR` each node's whole output is kept in DIR/soak<i>.log.
  * Exit 0 when no invariant was violated, no acknowledged write was lost and every run process
  * is alive at the end; 1 otherwise.
  */
@@ -16,6 +17,7 @@ if (import.meta.main) {
       seed: { type: "string", default: "20261202" },
       registry: { type: "string", default: "s3" },
       report: { type: "boolean", default: false },
+      logs: { type: "string" },
     },
   });
   const minutes = Number(values.minutes);
@@ -29,10 +31,12 @@ if (import.meta.main) {
     );
     Deno.exit(2);
   }
+  if (values.logs) await Deno.mkdir(values.logs, { recursive: true });
   const report = await runSoak({
     seed,
     minutes,
     registry,
+    logDir: values.logs,
     log: (l) => console.error(`${new Date().toISOString()} ${l}`),
   });
   const cpu = Deno.osRelease();

@@ -49,6 +49,8 @@ export interface SoakOptions {
   minFaults?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Each node's whole output is also appended to `<logDir>/soak<i>.log` (default: kept in memory only). */
+  logDir?: string;
 }
 
 export interface Fault {
@@ -172,6 +174,7 @@ async function soakWith(opts: SoakOptions, s3: S3Server | undefined): Promise<So
           logLevel: "info",
           // A consul frozen longer than this is restarted by run (the longer SIGSTOPs do it).
           flags: ["--hang-timeout", String(HANG_TIMEOUT_S)],
+          logFile: opts.logDir ? `${opts.logDir}/soak${i}.log` : undefined,
           env: s3
             ? {
               ...s3.env,
@@ -248,6 +251,7 @@ async function soakLoop(
           }`,
         );
         log(`soak: ${what}: NOT healthy within ${HEALTHY_BOUND_MS} ms`);
+        log(ctx.nodes.tails(ctx.group, 60));
         break;
       }
       await sleep(fault.pauseMs);
