@@ -43,6 +43,9 @@ async function stress(
   const stop = new AbortController();
   let rotations = 0;
   const reasserted: string[] = [];
+  // When each holder last finished a beat: a holder silent for most of the expiry (a loaded
+  // machine can stall this process for seconds) may rightly look stale.
+  const lastBeat = holders.map(() => Date.now());
   const beat = async (h: { node: string; place: number }, i: number) => {
     let previous: string[] = [];
     // Stamps are per second: alternating between this second and the one before makes every
@@ -72,6 +75,7 @@ async function stress(
         () => Promise.resolve(),
       );
       if (!held.holds) reasserted.push(`${h.node} lost its place to ${held.takenBy}`);
+      lastBeat[h.place] = Date.now();
       rotations++;
       await new Promise((r) => setTimeout(r, ROTATE_MS));
     }
@@ -79,9 +83,11 @@ async function stress(
   const beats = holders.map(beat);
   let made = 0;
   const outcomes = new Map<string, number>();
+  let stalled = 0;
   const claimant = async (c: number) => {
     while (made < decisions) {
       made++;
+      const silentMs = Date.now() - Math.min(...lastBeat);
       const r = await takePlace(registry, {
         node: `claimant-${c}`,
         servers: 3,
@@ -92,8 +98,13 @@ async function stress(
       assert.equal(r.mode, "agent", `decision ${made}: ${r.reason}`);
       // Every holder seen live and every claim seen: anything else is a glimpse of the race
       // (without the fix, ~1% of folder decisions saw a holder without its place, or a place
-      // as free or stale).
-      assert.equal(r.reason, ALL_HELD, `decision ${made}`);
+      // as free or stale) — unless a holder had really been silent for most of the expiry (its
+      // beat loop stalled; heartbeat stamps are up to 2 s old when written).
+      if (r.reason !== ALL_HELD && silentMs > (o.expirySeconds - 3) * 1000) {
+        stalled++;
+        continue;
+      }
+      assert.equal(r.reason, ALL_HELD, `decision ${made} (holders silent ${silentMs} ms at most)`);
     }
   };
   try {
@@ -112,15 +123,18 @@ async function stress(
   assert.ok(made >= decisions, `${made} decisions`);
   assert.ok(rotations > 30, `${rotations} heartbeat rotations happened meanwhile`);
   console.log(
-    `${made} decisions, ${rotations} rotations; outcomes: ${JSON.stringify([...outcomes])}`,
+    `${made} decisions (${stalled} while a holder's beat had stalled), ${rotations} rotations; ` +
+      `outcomes: ${JSON.stringify([...outcomes])}`,
   );
 }
 
 Deno.test("place race (folder): 10,000 decisions while heartbeats rotate every 100 ms: never two holders", async () => {
   const root = await Deno.makeTempDir({ prefix: "auto-consul-race-" });
   try {
+    // The expiry leaves a holder 7 s of slack: the race (a listing that misses a rotated key)
+    // does not depend on it, a loaded machine's stalls do.
     await stress(new FileRegistry({ root, log: quiet() }), envDecisions ?? 10_000, {
-      expirySeconds: 2,
+      expirySeconds: 10,
       claimants: 4,
     });
   } finally {
