@@ -308,6 +308,13 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
     );
 
     const watchers = new Map<string, CliProcess>();
+    // every watcher's hooks append "<role> <master node>" to its node's log (docs/elect.md)
+    const hook = `${tmp}/hook.sh`;
+    await Deno.writeTextFile(hook, '#!/bin/sh\necho "$1 $AUTO_CONSUL_MASTER_NODE" >> "$2"\n');
+    await Deno.chmod(hook, 0o755);
+    const hookLog = (node: string) => `${tmp}/hooks-${node}.log`;
+    const hookLines = async (node: string) =>
+      (await Deno.readTextFile(hookLog(node)).catch(() => "")).split("\n").filter((l) => l);
     const startWatcher = (a: Agent) => {
       const p = spawnCli([
         "elect",
@@ -324,6 +331,10 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
         `${tmp}/watch-${a.node}`,
         "--http-addr",
         a.httpAddr,
+        "--on-master",
+        `${hook} master ${hookLog(a.node)}`,
+        "--on-slave",
+        `${hook} slave ${hookLog(a.node)}`,
       ]);
       procs.push(p);
       watchers.set(a.node, p);
@@ -362,6 +373,16 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
             {
               what: "the old master tagged slave",
             },
+          );
+          // its on-slave hook names the new master (never itself: its lock-free or stale rounds
+          // wait for the new holder)
+          await waitFor(async () => (await hookLines(m)).at(-1) === `slave ${next}`, {
+            what: `the on-slave hook of ${m} naming ${next}`,
+            timeoutMs: 10_000,
+          }).catch((err) =>
+            hookLines(m).then((h) => {
+              throw new Error(`${err}\nhooks of ${m}: ${h.join(" | ")}`);
+            })
           );
         } finally {
           await byNode(m)!.client.checkUpdate("redis-ttl", "passing");
@@ -480,6 +501,15 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
     await sampler.stop();
     sampler.assertNeverTwo();
     console.log(`  ${sampler.samples.length} samples (200 ms), never two masters`);
+    // through warnings, kill -9 of electors and of an agent: no on-slave hook named its own node
+    let slaveHooks = 0;
+    for (const a of insts) {
+      const lines = (await hookLines(a.node)).filter((l) => l.startsWith("slave "));
+      slaveHooks += lines.length;
+      assert.ok(!lines.includes(`slave ${a.node}`), `${a.node}'s hooks: ${lines.join(" | ")}`);
+    }
+    assert.ok(slaveHooks >= 3, `${slaveHooks} on-slave hooks ran`);
+    console.log(`  ${slaveHooks} on-slave hooks, none naming its own node`);
   } finally {
     await sampler?.stop();
     await Promise.allSettled(procs.map((p) => p.stop("SIGKILL", 5_000)));
