@@ -20,6 +20,7 @@ import { announceStarting, holderLoop, type PlaceLost } from "./holder.ts";
 import { watchForPlace } from "./promote.ts";
 import { type Recovery, watchQuorum } from "./quorum.ts";
 import { removeReplacedVoter, type Replaced } from "./replace.ts";
+import { prunePlaceless } from "./placeless.ts";
 import { RECOVER_AFTER_EXPIRIES } from "./recovery.ts";
 import { type Mode, writeMode, writePlace } from "./state.ts";
 import { AGENT_POLL_MS, NODE_BACKOFF, type NodeDeps, type NodeOptions } from "./node_options.ts";
@@ -246,6 +247,15 @@ export async function superviseOnce(
             recovery = r;
             iteration.abort("SIGTERM");
           })
+          : Promise.resolve(),
+        // I1: the leader removes dead raft servers that hold no place (a new cluster joined
+        // by a client that still saw the old servers alive).
+        server && held
+          ? prunePlaceless(
+            { node: opts.node, ticksMs, expirySeconds: opts.expirySeconds },
+            { registry, consul: deps.consul, sleep: deps.sleep, log: log.child("place") },
+            loops.signal,
+          )
           : Promise.resolve(),
         // A node back with a wiped data dir: its old catalog entry blocks its registration.
         cleanCatalog({ node: opts.node, ticksMs }, {
