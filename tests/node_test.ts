@@ -232,6 +232,32 @@ Deno.test("node: a client stopped with SIGINT forwards it, removes its heartbeat
   assert.equal(w.logged(/consul exited/).at(-1)?.code, 7);
 });
 
+Deno.test("node: a server stopped by a signal exits 0 though consul exits 1 (it never leaves); a client keeps consul's 1", async () => {
+  for (
+    const [servers, sig, want] of [[1, "SIGINT", 0], [1, "SIGTERM", 0], [0, "SIGINT", 1]] as const
+  ) {
+    await using w = await world();
+    if (servers === 0) plantServer(w, "s0", 0, "10.0.0.1"); // a server exists: this node is a client
+    // consul 1.8: exit 1 when it does not leave on a signal (a server), or its leave failed
+    const consul = new ConsulWorld("c1", "10.0.0.9", () => 1);
+    const code = await w.time.drive(
+      runNode(w.options({ servers: 1 }), w.deps({ spawn: consul.spawn, consul: consul.client })),
+      60_000,
+      (t) => {
+        if (servers === 0) {
+          w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), "s0"), "10.0.0.1");
+        }
+        if (t >= 10_000) w.stop.abort(sig);
+      },
+    );
+    const what = `${servers ? "server" : "client"} stopped by ${sig}`;
+    assert.equal(consul.agents[0].isServer, servers === 1, what);
+    assert.deepEqual(consul.agents[0].killedWith, [sig], what);
+    assert.equal(code, want, what);
+    assert.equal(w.logged(/consul exited/).at(0)?.code, 1, `${what}: consul's code logged`);
+  }
+});
+
 Deno.test("node: a server stopped keeps its place and its heartbeats", async () => {
   await using w = await world();
   const code = await w.time.drive(runNode(w.options({ servers: 1 }), w.deps()), 60_000, (t) => {

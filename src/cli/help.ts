@@ -10,7 +10,7 @@ const EXIT_CODES = `Exit codes:
   4  consul error (API error, ACL denied); elect: 2 for every error, like the tagger
   5  doctor: a finding needs action (warning)
   6  doctor: a critical finding (no leader, lost quorum, ...)
-  other: consul's own exit code (run, direct_run)`;
+  other: consul's own exit code (run, direct_run; a server stopped by SIGINT/SIGTERM: 0)`;
 
 function flagLine(f: FlagSpec): string {
   const names = (f.short ? `-${f.short}, ` : "    ") + `--${f.name}` + (f.arg ? ` ${f.arg}` : "");

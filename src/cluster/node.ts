@@ -109,11 +109,23 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
     }
     if (!r.promoted) {
       log.info("consul exited", { code: r.code });
-      return r.code;
+      return stoppedCode(r.code, mode, deps.stop.aborted, log);
     }
     mode = "server";
     held = r.promoted;
   }
+}
+
+/**
+ * The exit code of a node that ends: consul's own, except that a server stopped by a signal
+ * (Ctrl-C, systemd's stop) exits 0. Consul exits 1 whenever it does not leave on a signal, and a
+ * server never leaves (docs/recovery.md, "Safe settings"): that 1 is the design, not a failure.
+ * A client that could not leave keeps consul's 1.
+ */
+export function stoppedCode(code: number, mode: Mode, stopped: boolean, log: Logger): number {
+  if (!(stopped && mode === "server" && code === 1)) return code;
+  log.info("consul exited 1 as a server does on a signal (it does not leave, by design): exit 0");
+  return 0;
 }
 
 /** An earlier auto-consul's `<data-dir>/client` becomes the gem's `<data-dir>/agent`, once. */

@@ -1,12 +1,15 @@
 /**
  * Ctrl-C in a terminal sends SIGINT to the whole foreground process group. A client `run`
  * must still leave the cluster gracefully ("left", not "failed"): consul runs in a session of
- * its own, so it gets exactly one SIGINT, forwarded by auto-consul.
+ * its own, so it gets exactly one SIGINT, forwarded by auto-consul. A server `run` stopped with
+ * SIGINT exits 0: its consul does not leave (by design) and exits 1 for that, not a failure.
  */
 import assert from "node:assert/strict";
 import { REPO } from "../harness/proc.ts";
 import { consulBin, randomLoopbackIp, withCluster } from "../harness/consul.ts";
 import { waitFor } from "../harness/wait.ts";
+import { type NodeSpec, withNodes } from "../harness/nodes.ts";
+import { waitForCluster } from "../harness/cluster_view.ts";
 
 Deno.test("Ctrl-C (SIGINT to the process group) → a client run leaves gracefully and exits 0", async () => {
   const root = await Deno.makeTempDir();
@@ -101,4 +104,27 @@ Deno.test("Ctrl-C (SIGINT to the process group) → a client run leaves graceful
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("SIGINT to a server run → it does not leave (consul exits 1 by design) and run exits 0", async () => {
+  await withNodes(async (nodes) => {
+    const spec: NodeSpec = {
+      registry: `file://${await nodes.dir("registry")}`,
+      servers: 1,
+      ticks: 1,
+      expiry: 5,
+      logLevel: "info",
+    };
+    const [server] = nodes.start(1, { ...spec, prefix: "ctrl-c-server" });
+    try {
+      await waitForCluster([server], { servers: 1, clients: 0, timeoutMs: 90_000 });
+      const status = await server.stop("SIGINT", 30_000);
+      assert.equal(status.code, 0, server.tail());
+      const exited = server.logged(/^consul exited$/);
+      assert.equal(exited.at(-1)?.code, 1, "consul itself exited 1: it did not leave");
+      assert.equal(server.logged(/as a server does on a signal/).length, 1);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${nodes.tails()}`, { cause: err });
+    }
+  });
 });
