@@ -82,6 +82,7 @@ async function stress(
   };
   const beats = holders.map(beat);
   let made = 0;
+  const started = Date.now();
   const outcomes = new Map<string, number>();
   let stalled = 0;
   const claimant = async (c: number) => {
@@ -123,8 +124,9 @@ async function stress(
   assert.ok(made >= decisions, `${made} decisions`);
   assert.ok(rotations > 30, `${rotations} heartbeat rotations happened meanwhile`);
   console.log(
-    `${made} decisions (${stalled} while a holder's beat had stalled), ${rotations} rotations; ` +
-      `outcomes: ${JSON.stringify([...outcomes])}`,
+    `${made} decisions in ${((Date.now() - started) / 1000).toFixed(0)} s (${stalled} while a ` +
+      `holder's beat had stalled), ${rotations} rotations; outcomes: ` +
+      JSON.stringify([...outcomes]),
   );
 }
 
