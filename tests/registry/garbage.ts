@@ -22,7 +22,8 @@ const enc = (s: string) => new TextEncoder().encode(s);
 const MIB = 1024 * 1024;
 
 /** A current stamp: heartbeats are live only when their key's stamp is recent too. */
-export const GOOD_STAMP = formatStamp(new Date());
+/** A valid stamp of now (a module-level one went stale in a long suite under load). */
+export const goodStamp = (): string => formatStamp(new Date());
 const BAD_STAMPS = [
   "20141316092731", // month 13
   "20140016092731", // month 0
@@ -111,7 +112,7 @@ const BAD_BODIES: Uint8Array[] = [
   enc("10.0.0.1" + "\n".repeat(MIB)),
 ];
 
-export function generateGarbage(): Garbage {
+export function generateGarbage(good = goodStamp()): Garbage {
   const valid: Garbage["valid"] = [
     { dir: "servers", node: "good-1", body: "10.1.0.1", address: "10.1.0.1" },
     { dir: "servers", node: "good-v6", body: "2001:DB8::10\n", address: "2001:db8::10" },
@@ -124,18 +125,18 @@ export function generateGarbage(): Garbage {
     for (const stamp of BAD_STAMPS) {
       for (const node of OK_NODES) bad.push({ key: `${dir}/${stamp}-${node}`, body });
     }
-    for (const node of BAD_NODES) bad.push({ key: `${dir}/${GOOD_STAMP}-${node}`, body });
+    for (const node of BAD_NODES) bad.push({ key: `${dir}/${good}-${node}`, body });
     bad.push(
-      { key: `${dir}/${GOOD_STAMP}node`, body }, // missing dash
-      { key: `${dir}/${GOOD_STAMP}_node`, body },
+      { key: `${dir}/${good}node`, body }, // missing dash
+      { key: `${dir}/${good}_node`, body },
       { key: `${dir}/../x`, body },
       { key: `${dir}/../../etc/passwd`, body },
-      { key: `${dir}/./${GOOD_STAMP}-dot`, body },
-      { key: `${dir}//${GOOD_STAMP}-dbl`, body },
-      { key: `${dir}/sub/${GOOD_STAMP}-nested`, body },
-      { key: `${dir}/${GOOD_STAMP}-big-key`, body: new Uint8Array(MIB).fill(0x41) },
+      { key: `${dir}/./${good}-dot`, body },
+      { key: `${dir}//${good}-dbl`, body },
+      { key: `${dir}/sub/${good}-nested`, body },
+      { key: `${dir}/${good}-big-key`, body: new Uint8Array(MIB).fill(0x41) },
     );
-    BAD_BODIES.forEach((b, i) => bad.push({ key: `${dir}/${GOOD_STAMP}-bad-body-${i}`, body: b }));
+    BAD_BODIES.forEach((b, i) => bad.push({ key: `${dir}/${good}-bad-body-${i}`, body: b }));
   }
   return { valid, bad };
 }

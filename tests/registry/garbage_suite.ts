@@ -7,7 +7,7 @@ import { liveMembers } from "../../src/registry/heartbeats.ts";
 import { TEMP_PREFIX } from "../../src/registry/file.ts";
 import { type Backend, captureLog, type Fixture } from "./fixtures.ts";
 import { withFixture } from "./contract.ts";
-import { generateGarbage, GOOD_STAMP } from "./garbage.ts";
+import { generateGarbage, goodStamp } from "./garbage.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -15,13 +15,14 @@ export async function garbageSuite(t: Deno.TestContext, backend: Backend): Promi
   await t.step("garbage: 200+ bad keys and bodies → only valid members, one warning each", () => {
     const { log, lines } = captureLog();
     return withFixture(backend, async (fx) => {
-      const { valid, bad } = generateGarbage();
+      const stamp = goodStamp();
+      const { valid, bad } = generateGarbage(stamp);
       const planted = bad.filter((o) => fx.canPlant(o.key));
       for (let i = 0; i < planted.length; i += 25) {
         await Promise.all(planted.slice(i, i + 25).map((o) => fx.plant(o.key, o.body)));
       }
-      for (const v of valid) await fx.plant(`${v.dir}/${GOOD_STAMP}-${v.node}`, enc(v.body));
-      const special = fx.root ? await plantSpecialFiles(fx) : [];
+      for (const v of valid) await fx.plant(`${v.dir}/${stamp}-${v.node}`, enc(v.body));
+      const special = fx.root ? await plantSpecialFiles(fx, stamp) : [];
       assert.ok(planted.length + special.length >= 200, `only ${planted.length} planted`);
 
       for (const dir of ["servers", "agents"] as const) {
@@ -43,9 +44,8 @@ export async function garbageSuite(t: Deno.TestContext, backend: Backend): Promi
 }
 
 /** Folder-only garbage: symlinks out of the folder, a FIFO, a dangling link, a temp file. */
-async function plantSpecialFiles(fx: Fixture): Promise<string[]> {
+async function plantSpecialFiles(fx: Fixture, stamp: string): Promise<string[]> {
   const root = fx.root!;
-  const stamp = GOOD_STAMP;
   const keys = [
     `servers/${stamp}-evil`,
     `servers/${stamp}-escape-dir`,
