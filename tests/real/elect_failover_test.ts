@@ -22,6 +22,7 @@
  * The --once warning handover (point 1) and the 60 s run under random warnings (point 6) are
  * in elect_test.ts. Every process is stopped and every directory removed in `finally`.
  */
+import { assertWithin } from "../harness/timing.ts";
 import assert from "node:assert/strict";
 import { cliCommand, type CliProcess, spawnCli } from "../harness/cli.ts";
 import { REPO } from "../harness/proc.ts";
@@ -225,7 +226,7 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
           // the first round made the master; the query answers it once its vouch check has run
           assert.equal(firstRoles.filter((r) => r === "master").length, 1, `${firstRoles}`);
           // acceptance 4: within one round (one check interval) of the first check run
-          assert.ok(ms <= CHECK_EVERY_S * 1000, `first master ${ms} ms after the first round`);
+          assertWithin(ms, CHECK_EVERY_S * 1000, "first master after the first round");
           // it stays: five more intervals, the same master at every sample from now
           const from = Date.now();
           await sleep(5 * CHECK_EVERY_S * 1000);
@@ -303,7 +304,7 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
           // a time bound there would measure the machine's load (a --once run is a process
           // start; at load 25 one took seconds).
           if (ONCE_REPS > 1) {
-            for (const ms of took) assert.ok(ms <= 12_000, `handover took ${ms} ms (bound 12 s)`);
+            for (const ms of took) assertWithin(ms, 12_000, "--once handover");
           }
         } finally {
           for (const a of insts) await a.client.checkDeregister("redis-election").catch(() => {});
@@ -412,12 +413,12 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
         const t1 = Date.now();
         const b = await waitFor(() => oneMaster(a), {
           what: "a master after kill -9 of the master's elector",
-          timeoutMs: bound + 10_000,
+          timeoutMs: bound + 60_000,
           intervalMs: 100,
         });
         const ms1 = Date.now() - t1;
         console.log(`  kill -9 of ${a}'s --watch -> ${b} in ${ms1} ms (bound ${bound} ms)`);
-        assert.ok(ms1 <= bound, `failover took ${ms1} ms`);
+        assertWithin(ms1, bound, "failover after kill -9 of the watcher");
         // by the mechanism meant: the killed elector's alive check lapsed (not consul's 2×TTL)
         const alive = (await byNode(a)!.client.agentChecks())[`auto-consul-elect-alive:${SERVICE}`];
         assert.equal(alive?.status, "critical", JSON.stringify(alive));
@@ -429,12 +430,12 @@ Deno.test("elect fails over on warning, never shows two masters, needs no local 
         await bAgent.kill9();
         const c = await waitFor(() => oneMaster(b), {
           what: "a master after kill -9 of the master's agent",
-          timeoutMs: bound + 10_000,
+          timeoutMs: bound + 60_000,
           intervalMs: 100,
         });
         const ms2 = Date.now() - t2;
         console.log(`  kill -9 of ${b}'s agent -> ${c} in ${ms2} ms`);
-        assert.ok(ms2 <= bound, `failover took ${ms2} ms`);
+        assertWithin(ms2, bound, "failover after kill -9 of the agent");
         // the agent comes back with "master" in its saved service definition
         await bAgent.restart();
         const saved = (await bAgent.client.agentService(SERVICE))?.Tags ?? [];

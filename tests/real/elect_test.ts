@@ -6,6 +6,7 @@
  * except where many fast rounds are needed (50 handovers: in-process `electCommand`).
  * Every process is stopped and every directory removed in `finally`; every loop is bounded.
  */
+import { assertWithin } from "../harness/timing.ts";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/cli/config.ts";
 import { electCommand } from "../../src/commands/elect.ts";
@@ -306,10 +307,10 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
             if (!r || r.inst === failed!.i) return undefined;
             const masters = await catalogMasters();
             return masters.length === 1 && masters[0] === insts[r.inst].agent.node ? r : undefined;
-          }, { what: "another master", timeoutMs: failoverBoundMs + 5_000, intervalMs: 50 });
+          }, { what: "another master", timeoutMs: failoverBoundMs + 60_000, intervalMs: 50 });
           const ms = Date.now() - t0;
           console.log(`  check failing -> new master in ${ms} ms (bound ${failoverBoundMs} ms)`);
-          assert.ok(ms <= failoverBoundMs, `failover took ${ms} ms`);
+          assertWithin(ms, failoverBoundMs, "failover");
           assert.equal(await holderNode(), insts[next.inst].agent.node);
           // the failed instance is a slave and, once healthy again, does not take master back
           await failed.agent.client.checkUpdate("redis-ttl", "passing");
@@ -346,10 +347,10 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
             if (!r || r.inst === killed!.i) return undefined;
             const masters = await catalogMasters();
             return masters.length === 1 && masters[0] === insts[r.inst].agent.node ? r : undefined;
-          }, { what: "another master", timeoutMs: failoverBoundMs + 5_000, intervalMs: 50 });
+          }, { what: "another master", timeoutMs: failoverBoundMs + 60_000, intervalMs: 50 });
           const ms = Date.now() - t0;
           console.log(`  agent kill -9 -> new master in ${ms} ms (bound ${failoverBoundMs} ms)`);
-          assert.ok(ms <= failoverBoundMs, `failover took ${ms} ms`);
+          assertWithin(ms, failoverBoundMs, "failover");
           assert.equal(await holderNode(), insts[next.inst].agent.node);
           // the dead agent's elect runs: exit 2, one clear line
           const dead = driver.rounds.flat().filter((r) => r.inst === killed!.i && r.at > t0);
@@ -424,10 +425,10 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
           if (!tags.includes("master")) return undefined;
           const masters = await catalogMasters();
           return masters.length === 1 && masters[0] === h ? byNode(h) : undefined;
-        }, { what: "another master after SIGTERM", timeoutMs: 10_000, intervalMs: 20 });
+        }, { what: "another master after SIGTERM", timeoutMs: 60_000, intervalMs: 20 });
         const ms = Math.round(performance.now() - t0);
         console.log(`  --watch SIGTERM -> new master in ${ms} ms`);
-        assert.ok(ms <= 2_000, `failover took ${ms} ms`);
+        assertWithin(ms, 2_000, "failover after SIGTERM");
         const st = await watchers[old.i].stop("SIGTERM", 10_000);
         assert.equal(st.code, 0, watchers[old.i].tail());
         assert.deepEqual(await queryNodes(), [now!.agent.node]);
@@ -447,12 +448,12 @@ Deno.test("elect against a real cluster of 3 servers and 3 clients", async (t) =
         try {
           await waitFor(async () => (await oneMaster()) === third.agent.node, {
             what: "the third instance as master",
-            timeoutMs: 10_000,
+            timeoutMs: 60_000,
             intervalMs: 20,
           });
           const ms2 = Math.round(performance.now() - t1);
           console.log(`  --watch check failing -> new master in ${ms2} ms`);
-          assert.ok(ms2 <= LOCK_DELAY_S * 1000 + 2_000, `failover took ${ms2} ms`);
+          assertWithin(ms2, LOCK_DELAY_S * 1000 + 2_000, "failover on a failing check");
         } finally {
           await now!.agent.client.checkUpdate("redis-ttl", "passing");
         }
