@@ -29,6 +29,17 @@ export class TestConsulClient extends ConsulClient {
     )) ?? {};
   }
 
+  /**
+   * A node known only to the catalog (no agent, so no serfHealth) and a session of it: another
+   * instance holding a lock, in the elect tests. Throws when consul refuses either.
+   */
+  async externalSession(node: string, address: string, name: string): Promise<string> {
+    await this.http.request("PUT", "/v1/catalog/register", {
+      body: { Node: node, Address: address },
+    });
+    return await this.sessionCreate({ name, node, checks: [], ttlMs: 60_000 });
+  }
+
   /** GET /v1/operator/autopilot/configuration */
   autopilotConfiguration(opts?: CallOptions): Promise<AutopilotConfiguration> {
     return this.http.json("GET", "/v1/operator/autopilot/configuration", opts);

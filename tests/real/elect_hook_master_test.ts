@@ -81,17 +81,7 @@ Deno.test("elect: the on-slave hook never names this instance; it waits for anot
       assert.equal(await consul.sessionInfo(stale), undefined, "the unfit session is ended");
 
       // another instance (a node known only to the catalog) takes the lock
-      const reg = await fetch(`http://${agent.httpAddr}/v1/catalog/register`, {
-        method: "PUT",
-        body: JSON.stringify({ Node: "elsewhere", Address: "127.0.0.1" }),
-      });
-      assert.equal(reg.status, 200, await reg.text());
-      const other = await consul.sessionCreate({
-        name: "another instance's",
-        node: "elsewhere",
-        checks: [],
-        ttlMs: 60_000,
-      });
+      const other = await consul.externalSession("elsewhere", "127.0.0.1", "another instance's");
       const them = { node: "elsewhere", address: "127.0.0.1", port: 6380, service: SERVICE };
       await waitFor(() => consul.kvPut(LOCK, encodeHolder(them), { acquire: other }), {
         what: "the other instance taking the lock",

@@ -153,17 +153,7 @@ Deno.test("elect: the vouch key outlives a stopped watcher as a slave's key; a s
           });
           await consul.checkUpdate("redis-ttl", "passing");
           // an external node in the catalog, and a session of it (no serfHealth: no checks)
-          const reg = await fetch(`http://${agent.httpAddr}/v1/catalog/register`, {
-            method: "PUT",
-            body: JSON.stringify({ Node: "elsewhere", Address: "127.0.0.1" }),
-          });
-          assert.equal(reg.status, 200, await reg.text());
-          const other = await consul.sessionCreate({
-            name: "another node's",
-            node: "elsewhere",
-            checks: [],
-            ttlMs: 60_000,
-          });
+          const other = await consul.externalSession("elsewhere", "127.0.0.1", "another node's");
           // the ended session's lock-delay (1 s) applies to the key it held
           await waitFor(() => consul.kvPut(vouch, "", { acquire: other }), {
             what: "the other node's session taking the key",
