@@ -401,6 +401,59 @@ Deno.test("node: a holder whose consul is slow to answer records itself from its
   assert.deepEqual(w.registry.keys("slots/"), ["slots/0/0000000001"], "nobody took the place");
 });
 
+Deno.test("node: a promoted client records itself from its claim on, while its consul is slow to stop and start again (I1)", async () => {
+  await using w = await world();
+  plantServer(w, "s0", 0, "10.0.0.1");
+  plantServer(w, "s1", 1, "10.0.0.2");
+  plantServer(w, "s2", 2, "10.0.0.3");
+  w.consul.others = [
+    serverMember("s0", "10.0.0.1"),
+    serverMember("s1", "10.0.0.2"),
+    serverMember("s2", "10.0.0.3", "failed"),
+  ];
+  // The client's consul ignores SIGTERM: killed after 30 s, longer than the others' patience
+  // (twice the expiry, 20 s).
+  const expirySeconds = 10;
+  w.consul.holdExit = true;
+  let killedAt: number | undefined;
+  let serverAt: number | undefined;
+  /** How old this node's holder record was at each step of its consul's slow stop. */
+  const ages: number[] = [];
+  let lastStarting = "";
+  await w.time.drive(runNode(w.options({ expirySeconds }), w.deps()), 600_000, (t) => {
+    for (const [name, addr] of [["s0", "10.0.0.1"], ["s1", "10.0.0.2"]]) {
+      w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), name), addr);
+    }
+    const client = w.consul.agents[0];
+    if (killedAt === undefined && client?.killedWith.length > 0) {
+      killedAt = t;
+      w.consul.holdExit = false; // the server agent stops at once at the end
+    }
+    if (serverAt === undefined && w.consul.agents.length === 2) serverAt = t;
+    if (killedAt !== undefined && serverAt === undefined) {
+      const record = w.registry.objects.get("holders/c1");
+      ages.push(record ? w.time.now() - record.lastModified.getTime() : Infinity);
+      if (record) lastStarting = new TextDecoder().decode(record.body);
+    }
+    if (serverAt !== undefined && t > serverAt + 10_000) w.stop.abort("SIGTERM");
+  });
+  assert.ok(killedAt !== undefined && serverAt !== undefined, `${killedAt} ${serverAt}`);
+  assert.deepEqual(w.consul.agents[0].killedWith, ["SIGTERM", "SIGKILL"]);
+  assert.ok(serverAt - killedAt >= 30_000, `the restart took ${serverAt - killedAt} ms`);
+  assert.ok(ages.length > 10, `${ages.length} samples`);
+  // A record every tick (2 s) while consul stops: never near the 20 s of the others' patience.
+  assert.ok(Math.max(...ages) <= 4_000, `record ages while consul stopped: ${ages.join(",")}`);
+  const record = JSON.parse(lastStarting);
+  assert.equal(record.raft.state, "Starting");
+  assert.equal(record.place, 2);
+  assert.equal(record.epoch, 2);
+  const nodeId = (await Deno.readTextFile(`${w.dataDir}/server/node-id`)).trim();
+  assert.equal(record.nodeId, nodeId, "the node-id its server consul reads");
+  assert.equal(w.consul.agents.length, 2, "restarted once, as a server");
+  assert.ok(w.consul.agents[1].isServer);
+  assert.equal(w.logged(/claimed stale server place 2 \(epoch 2\)/).length, 1);
+});
+
 Deno.test("node: a server whose place was taken leaves raft before running as a client", async () => {
   await using w = await world();
   let planted = false;

@@ -307,3 +307,23 @@ export async function announceStarting(
     await deps.sleep(opts.ticksMs, signal).catch(() => {});
   }
 }
+
+/** A running `announceStarting`: stopped (and awaited) by its owner. */
+export interface Announcing {
+  stop(): Promise<void>;
+}
+
+/** Starts `announceStarting` on its own switch: it runs until `stop()` or its `maxMs`. */
+export function startAnnouncing(
+  opts: StartingOptions,
+  deps: { registry: Registry; sleep: Sleep; log: Logger },
+): Announcing {
+  const ctl = new AbortController();
+  const running = announceStarting(opts, deps, ctl.signal).catch(() => {});
+  return {
+    stop: () => {
+      ctl.abort();
+      return running;
+    },
+  };
+}

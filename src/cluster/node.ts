@@ -15,6 +15,7 @@ import type { Logger } from "../log.ts";
 import type { Member } from "../registry/heartbeats.ts";
 import { retryTransient } from "../util/retry.ts";
 import { releaseClaim } from "./claim.ts";
+import type { Announcing } from "./holder.ts";
 import { decisionWarnings } from "./server_warnings.ts";
 import type { HeldPlace } from "./places.ts";
 import { decideMode } from "./mode.ts";
@@ -65,6 +66,8 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
   // A client promoted to a free or stale server place starts again as a server.
   const watchPlaces = registry !== undefined && opts.modeFrom === "decide" &&
     mode === "agent" && !explicit;
+  /** A promotion's starting records, handed to the run that starts consul as a server. */
+  let announcing: Announcing | undefined;
   for (;;) {
     const r = await superviseOnce(
       opts,
@@ -74,6 +77,7 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
       known,
       mode === "server" ? held : undefined,
       mode === "server" ? replaced : undefined,
+      announcing,
     ).catch(async (err) => {
       if (err instanceof ConsulStartError && !err.ranBefore && claimed && registry) {
         await releaseClaim(registry, claimed, log);
@@ -83,6 +87,7 @@ export async function runNode(opts: NodeOptions, deps: NodeDeps): Promise<number
     });
     claimed = undefined;
     replaced = undefined;
+    announcing = r.announcing;
     known = undefined; // a promoted client reads the servers afresh
     if (r.recovery) {
       const path = await prepareRecovery(opts.dataDir, r.recovery);

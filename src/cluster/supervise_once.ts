@@ -7,7 +7,7 @@
  */
 import { agentCommand, consulDataDir, serverJoinsOnly } from "../consul/agent_args.ts";
 import { warnLeaveOverride, writeAgentConfig } from "../consul/agent_config.ts";
-import { superviseConsul } from "../consul/supervisor.ts";
+import { STOP_TIMEOUT_MS, superviseConsul } from "../consul/supervisor.ts";
 import { ConsulError, ConsulUnreachableError, describe } from "../errors.ts";
 import { liveMembers, type Member } from "../registry/heartbeats.ts";
 import { parseJoinAddress } from "../registry/layout.ts";
@@ -16,7 +16,7 @@ import { cleanCatalog } from "./catalog_clean.ts";
 import type { HeldPlace } from "./places.ts";
 import { heartbeatLoop, waitForAgent } from "./beat.ts";
 import { joinAll, stayJoined } from "./join.ts";
-import { announceStarting, holderLoop, type PlaceLost } from "./holder.ts";
+import { type Announcing, holderLoop, type PlaceLost, startAnnouncing } from "./holder.ts";
 import { watchForPlace } from "./promote.ts";
 import { type Recovery, watchQuorum } from "./quorum.ts";
 import { removeReplacedVoter, type Replaced } from "./replace.ts";
@@ -40,10 +40,25 @@ const STARTING_RECORDS_EXPIRIES = 5;
 /** A stepping-down server waits this long for its graceful leave. */
 const LEAVE_TIMEOUT_MS = 15_000;
 
+/** How one run of consul ended, and what the node does next (node.ts). */
+export interface SupervisedRun {
+  code: number;
+  /** A client took this place: consul runs again as a server. */
+  promoted?: HeldPlace;
+  /**
+   * The promoted place's starting records, written from the claim on (I1): the next run
+   * stops them once its own are written, so no gap while consul stops and starts again.
+   */
+  announcing?: Announcing;
+  lost?: PlaceLost;
+  recovery?: Recovery;
+}
+
 /**
  * Runs consul in one mode with its loops until the node is stopped, or (a client) until it
  * took a server place: then consul is stopped like on SIGTERM (a client leaves) and
- * `promoted` is true.
+ * `promoted` is set. `carried`: the starting records of the claim that promoted this node,
+ * stopped once this run writes its own.
  */
 export async function superviseOnce(
   opts: NodeOptions,
@@ -53,13 +68,15 @@ export async function superviseOnce(
   known?: Member[],
   held?: HeldPlace,
   replaced?: Replaced,
-): Promise<{ code: number; promoted?: HeldPlace; lost?: PlaceLost; recovery?: Recovery }> {
+  carried?: Announcing,
+): Promise<SupervisedRun> {
   const { log, registry, stop } = deps;
   const iteration = new AbortController();
   const onStop = () => iteration.abort(stop.reason);
   if (stop.aborted) onStop();
   else stop.addEventListener("abort", onStop, { once: true });
   let promoted: HeldPlace | undefined;
+  let announcing: Announcing | undefined;
   let lost: PlaceLost | undefined;
   let recovery: Recovery | undefined;
   try {
@@ -117,30 +134,28 @@ export async function superviseOnce(
     let lastKeys: string[] = [];
     const voterDeps = { consul: deps.consul, sleep: deps.sleep, log: log.child("place") };
     // A holder announces itself while its consul starts (I1): see announceStarting.
-    const starting = new AbortController();
-    let early: Promise<void> = Promise.resolve();
+    const startingRecords = (address: string, place: HeldPlace, moreMs = 0): Announcing =>
+      startAnnouncing({
+        node: opts.node,
+        address,
+        held: place,
+        ticksMs: opts.ticksSeconds * 1000,
+        consulDataDir: consulDataDir(opts.dataDir, "server"),
+        maxMs: STARTING_RECORDS_EXPIRIES * opts.expirySeconds * 1000 + moreMs,
+      }, { registry: registry!, sleep: deps.sleep, log: log.child("place") });
+    let early: Announcing | undefined;
     const background = (async () => {
       if (!registry) return;
       // Polled often: the first heartbeat and the first join read wait for this (a cold
       // cluster forms only once its servers have announced themselves).
       const earlyAddress = parseJoinAddress(opts.advertise ?? "") ?? parseJoinAddress(opts.bind);
-      early = server && held && earlyAddress !== undefined
-        ? announceStarting(
-          {
-            node: opts.node,
-            address: earlyAddress,
-            held,
-            ticksMs: opts.ticksSeconds * 1000,
-            consulDataDir: consulDataDir(opts.dataDir, "server"),
-            maxMs: STARTING_RECORDS_EXPIRIES * opts.expirySeconds * 1000,
-          },
-          { registry, sleep: deps.sleep, log: log.child("place") },
-          starting.signal,
-        )
-        : Promise.resolve();
+      if (server && held && earlyAddress !== undefined) early = startingRecords(earlyAddress, held);
+      // The promotion's records hand over to this run's, or (no address from the flags) run
+      // on until consul answers; every stop is awaited when the run ends.
+      if (early) carried?.stop();
       const answered = await waitForAgent(deps.consul, deps.sleep, loops.signal, AGENT_POLL_MS);
-      starting.abort(); // it stops at once; not awaited, so the first heartbeat is not delayed
-      early.catch(() => {});
+      early?.stop(); // it stops at once, not awaited here: the first heartbeat does not wait
+      carried?.stop();
       if (!answered) return;
       let address: string;
       try {
@@ -185,7 +200,11 @@ export async function superviseOnce(
             loops.signal,
           )
             .then(async (place) => {
-              if (!place) return;
+              if (!place?.place) return;
+              // I1: records from the claim on — stopping this client's consul and starting
+              // it again as a server can take longer than the patience of the other nodes.
+              // Bounded like a start, plus the longest stop of this client's consul.
+              announcing = startingRecords(address, place.place, STOP_TIMEOUT_MS);
               // I1: the old holder's voter goes before this node's consul runs as a server.
               if (place.replaced) {
                 await removeReplacedVoter(
@@ -282,18 +301,20 @@ export async function superviseOnce(
 
     const { code } = await supervised;
     loops.abort();
-    starting.abort();
+    const stopped = early?.stop();
     await background;
-    // nothing outlives this run: the starting record's writer (stopped) is awaited too
-    await early.catch(() => {});
+    // nothing outlives this run but a promotion's records, which the next run stops
+    await stopped;
+    if (!promoted) await announcing?.stop();
     if (!server && registry && lastKeys.length > 0) {
       // A client that leaves gracefully also leaves the registry; a server keeps its place.
       await Promise.all(lastKeys.map((k) => registry.delete(k))).catch((err) =>
         log.warn("could not remove this client's heartbeat", { error: describe(err) })
       );
     }
-    return { code, promoted, lost, recovery };
+    return { code, promoted, announcing: promoted ? announcing : undefined, lost, recovery };
   } finally {
+    await carried?.stop();
     stop.removeEventListener("abort", onStop);
   }
 }

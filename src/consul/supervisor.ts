@@ -43,7 +43,7 @@ export interface SuperviseOptions {
   /** Milliseconds clock. Default Date.now. */
   now?: () => number;
   restartBackoff?: RestartBackoff;
-  /** How long consul gets to exit after the forwarded signal before SIGKILL. Default 30 s. */
+  /** How long consul gets to exit after the forwarded signal before SIGKILL (STOP_TIMEOUT_MS). */
   stopTimeoutMs?: number;
   /** Give up (throw) after this many consecutive restarts. Default: never. */
   maxRestarts?: number;
@@ -77,6 +77,9 @@ export interface SupervisorResult {
   /** How many times consul was restarted after an unexpected exit. */
   restarts: number;
 }
+
+/** How long a stopped consul gets to exit before SIGKILL, unless told otherwise. */
+export const STOP_TIMEOUT_MS = 30_000;
 
 export const DEFAULT_BACKOFF: Required<RestartBackoff> = {
   initialMs: 1_000,
@@ -124,7 +127,7 @@ export async function superviseConsul(opts: SuperviseOptions): Promise<Superviso
   const sleep = opts.sleep ?? realSleep;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? Date.now;
-  const stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
+  const stopTimeoutMs = opts.stopTimeoutMs ?? STOP_TIMEOUT_MS;
   const maxRestarts = opts.maxRestarts ?? Infinity;
   const { log, signal } = opts;
   const consulLog = log.child("consul");

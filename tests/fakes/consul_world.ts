@@ -38,10 +38,13 @@ export class FakeAgent implements NodeConsul {
     this.#exit({ code, signal });
   }
 
+  /** While true, a signal but SIGKILL is recorded and the agent goes on (a slow stop). */
+  holdExit = false;
+
   kill(sig: Deno.Signal): void {
     if (this.exited) return;
     this.killedWith.push(sig);
-    this.exit(this.codeOnSignal(sig));
+    if (!this.holdExit || sig === "SIGKILL") this.exit(this.codeOnSignal(sig));
   }
 
   tail(): string[] {
@@ -83,9 +86,13 @@ export class ConsulWorld {
   spawn = (args: readonly string[], _onLine: LineHandler): Promise<NodeConsul> => {
     if (this.running) throw new Error("test: a second agent started while one runs");
     const agent = new FakeAgent(++this.#pid, args, this.codeOnSignal);
+    agent.holdExit = this.holdExit;
     this.agents.push(agent);
     return Promise.resolve(agent);
   };
+
+  /** Agents started while true stop only when the test says (`FakeAgent.holdExit`). */
+  holdExit = false;
 
   /** While true, a running agent does not answer yet (a slow start on a loaded machine). */
   silent = false;
