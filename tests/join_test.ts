@@ -1,6 +1,6 @@
 /** The join loop's logic with an injected clock: no waiting, every loop bounded. */
 import assert from "node:assert/strict";
-import { joinCandidates, stayJoined } from "../src/cluster/join.ts";
+import { joinCandidates, stayJoined, unknownLiveServers } from "../src/cluster/join.ts";
 import type { SerfMember } from "../src/consul/types.ts";
 import { Logger } from "../src/log.ts";
 import type { Member } from "../src/registry/heartbeats.ts";
@@ -43,6 +43,8 @@ function world(opts: {
   servers: (t: number) => Member[];
   healthy: (t: number, joins: string[]) => boolean;
   joinable: (addr: string, t: number) => boolean;
+  /** Members the agent shows (default: one live server "s" while healthy). */
+  members?: (t: number) => SerfMember[];
 }) {
   let t = 0;
   const joins: string[] = [];
@@ -64,7 +66,7 @@ function world(opts: {
   const deps = {
     consul: {
       leader: () => Promise.resolve(opts.healthy(t, joins) ? "10.0.0.1:8300" : ""),
-      members: () => Promise.resolve(alive()),
+      members: () => Promise.resolve(opts.members ? opts.members(t) : alive()),
       join: (addr: string) => {
         attempts.push({ t, addr });
         if (!opts.joinable(addr, t)) return Promise.reject(new Error(`cannot join ${addr}`));
@@ -159,4 +161,68 @@ Deno.test("a short blip (under two ticks) causes no re-join", async () => {
   });
   await stayJoined(OPTS, w.deps, w.ctrl.signal);
   assert.deepEqual(w.joins, ["10.0.0.1"]);
+});
+
+function serf(name: string, status: string, isServer = true): SerfMember {
+  return {
+    name,
+    addr: "10.9.9.9",
+    port: 8301,
+    status: status as SerfMember["status"],
+    statusCode: 1,
+    isServer,
+    tags: {},
+  };
+}
+
+Deno.test("unknown live servers: alive server members the registry has no live server of", () => {
+  const members = [
+    serf("me", "alive"),
+    serf("old1", "alive"),
+    serf("old2", "failed"),
+    serf("old3", "left"),
+    serf("new1", "alive"),
+    serf("client", "alive", false),
+    serf("old0", "alive"),
+  ];
+  const registry = [member("new1", "10.0.1.1", 1), member("new2", "10.0.1.2", 1)];
+  assert.deepEqual(unknownLiveServers(members, registry, "me"), ["old0", "old1"]);
+  assert.deepEqual(unknownLiveServers(members.slice(2, 6), registry, "me"), []);
+  assert.deepEqual(unknownLiveServers([serf("me", "alive")], [], "me"), [], "itself");
+});
+
+Deno.test("no join while the agent shows old servers alive that the registry does not know (I1)", async () => {
+  // Every old server is gone; a new one is in the registry. The agent's gossip shows the old
+  // ones alive until 25 s (failure detection), then failed.
+  const lines: string[] = [];
+  const w = world({
+    untilMs: 60_000,
+    servers: () => [member("new", "10.0.1.1", 1)],
+    healthy: (_t, joins) => joins.length > 0,
+    joinable: () => true,
+    members: (t) =>
+      t < 25_000
+        ? [serf("me", "alive", false), serf("old1", "alive")]
+        : [serf("me", "alive", false), serf("old1", "failed"), serf("new", "alive")],
+  });
+  const log = new Logger({ format: "json", sink: (l) => lines.push(JSON.parse(l).msg) });
+  await stayJoined(OPTS, { ...w.deps, log }, w.ctrl.signal);
+  assert.deepEqual(w.joins, ["10.0.1.1"]);
+  assert.ok(w.attempts[0].t >= 25_000, `joined at ${w.attempts[0].t}, not while old1 was alive`);
+  assert.ok(w.attempts[0].t <= 25_000 + OPTS.checkMs, `joined at ${w.attempts[0].t}`);
+  const held = lines.filter((l) => /^not joining the registry's servers/.test(l));
+  assert.equal(held.length, 1, `said once: ${lines.join(" | ")}`);
+  assert.match(held[0], /\(old1\)/);
+});
+
+Deno.test("a server the registry knows as live does not hold the join back", async () => {
+  const w = world({
+    untilMs: 5_000,
+    servers: () => [member("new", "10.0.1.1", 1), member("old1", "10.0.0.1", 2)],
+    healthy: (_t, joins) => joins.length > 0,
+    joinable: () => true,
+    members: () => [serf("me", "alive", false), serf("old1", "alive")],
+  });
+  await stayJoined(OPTS, w.deps, w.ctrl.signal);
+  assert.equal(w.attempts[0].t, 0, "joined at once");
 });

@@ -4,9 +4,11 @@
  * answers, a fresh registry read after backoff with jitter. Once joined, a watch checks
  * that the agent still has a leader and a live server; after more than two ticks without,
  * while the registry shows live servers, it joins them again (servers replaced on new
- * addresses, a partition that outlived the reconnect window).
+ * addresses, a partition that outlived the reconnect window). No join while the agent still
+ * shows servers alive that the registry does not know (`unknownLiveServers`, I1).
  */
 import type { ConsulClient } from "../consul/client.ts";
+import type { SerfMember } from "../consul/types.ts";
 import { handshakeRefusal, refusalMessage } from "../consul/encryption.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -24,6 +26,26 @@ export function joinCandidates(
     if (!out.includes(m.address)) out.push(m.address);
   }
   return out;
+}
+
+/**
+ * Servers the local agent still shows alive that the registry does not know as live servers
+ * (by name; this node excepted). Joining the registry's servers while they are there carries
+ * them into that cluster as alive: consul's `-bootstrap-expect` counts every server member it
+ * knows, and a leader adds alive server members to raft — dead servers of an old cluster in
+ * a new one's configuration, and its quorum lost (I1, docs/recovery.md). Gossip marks them
+ * failed within seconds when they are really gone.
+ */
+export function unknownLiveServers(
+  members: readonly SerfMember[],
+  servers: readonly Member[],
+  self: string,
+): string[] {
+  const known = new Set(servers.map((m) => m.node));
+  return members
+    .filter((m) => m.isServer && m.status === "alive" && m.name !== self && !known.has(m.name))
+    .map((m) => m.name)
+    .sort();
 }
 
 export type Health = "healthy" | "no-leader" | "unreachable";
@@ -110,6 +132,8 @@ export async function stayJoined(
   let joined = false;
   let unhealthySince: number | undefined;
   let wasHealthy = false;
+  /** The unknown live servers last reported (said again only when they change). */
+  let heldBack = "";
   while (!signal.aborted) {
     const health = await agentHealth(deps.consul, signal);
     if (signal.aborted) break;
@@ -137,6 +161,28 @@ export async function stayJoined(
       log.warn("cannot read servers from the registry", { error: describe(err) });
     }
     const candidates = joinCandidates(servers, { node: opts.node, address: opts.address });
+    const unknown = candidates.length > 0
+      ? await deps.consul.members({ signal }).then(
+        (members) => unknownLiveServers(members, servers, opts.node),
+        () => [],
+      )
+      : [];
+    if (unknown.length > 0) {
+      // I1: wait for gossip to see them failed (or the registry to see them live).
+      if (unknown.join(",") !== heldBack) {
+        log.warn(
+          `not joining the registry's servers while consul shows servers alive that the ` +
+            `registry does not know (${unknown.join(", ")}): joining now would carry them into ` +
+            `that cluster`,
+          { candidates: candidates.join(",") },
+        );
+      }
+      heldBack = unknown.join(",");
+      await deps.sleep(opts.checkMs, signal);
+      continue;
+    }
+    if (heldBack !== "") log.info("consul no longer shows servers the registry does not know");
+    heldBack = "";
     if (candidates.length > 0) {
       if (joined) {
         log.warn("no leader or live server for more than two ticks: re-joining", {
