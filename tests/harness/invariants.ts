@@ -89,8 +89,8 @@ export class InvariantMonitor {
   readonly #opts: MonitorOptions;
   /** term → the servers that reported themselves leader in it. */
   readonly #leaders = new Map<number, Set<string>>();
-  /** place → last holder seen. */
-  #holders = new Map<number, string>();
+  /** place → its top claim when last seen (holder and epoch). */
+  #holders = new Map<number, { node: string; epoch: number }>();
   #samples = 0;
   #loop: Promise<void> | undefined;
   #stop = false;
@@ -138,15 +138,19 @@ export class InvariantMonitor {
     } catch {
       return; // the registry may be down on purpose
     }
-    const next = new Map<number, string>();
+    const next = new Map<number, { node: string; epoch: number }>();
     for (const [place, claims] of slots) {
-      const holder = claims.at(-1)?.node;
-      if (holder === undefined) continue;
-      next.set(place, holder);
+      const top = claims.at(-1);
+      if (top === undefined) continue;
+      next.set(place, top);
       const before = this.#holders.get(place);
-      if (before !== undefined && before !== holder) {
-        const ok = this.#opts.allowedTakeover?.(place, before, holder) ?? false;
-        if (!ok) this.violate("place-taken", `place ${place}: ${before} -> ${holder}`);
+      // A lower epoch on top: the claim above it was deleted — a claimant that withdrew (its
+      // stale holder came back while it claimed) or released a claim it could not use. The
+      // place goes back to the holder it had; nobody took it (and voters are checked apart).
+      const withdrawn = before !== undefined && top.epoch < before.epoch;
+      if (before !== undefined && before.node !== top.node && !withdrawn) {
+        const ok = this.#opts.allowedTakeover?.(place, before.node, top.node) ?? false;
+        if (!ok) this.violate("place-taken", `place ${place}: ${before.node} -> ${top.node}`);
       }
     }
     this.#holders = next;

@@ -267,7 +267,10 @@ async function orphanAfterKill9(argv0: string[]): Promise<void> {
         if (e.name.endsWith("-orphan") && st.mtime!.getTime() > since + 2000) return true;
       }
       return false;
-    }, { what: "a heartbeat two seconds after the second run's leader", timeoutMs: 30_000 });
+    }, { what: "a heartbeat two seconds after the second run's leader", timeoutMs: 60_000 })
+      .catch((err) => {
+        throw new Error(`${(err as Error).message}\n${second.lines.slice(-40).join("\n")}`);
+      });
     const log = second.lines.join("\n");
     assert.match(log, /stopped a consul left over from an earlier run/);
     assert.doesNotMatch(log, /consul exited unexpectedly|restarting consul/, "no crash loop");

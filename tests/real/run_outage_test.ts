@@ -29,12 +29,21 @@ Deno.test("outage: a former client comes back first and does not take the dead s
       const slotsBefore = await readSlots(reg);
 
       await Promise.all(group.map((n) => n.stop("SIGTERM", 30_000)));
-      // Down longer than the expiry: every place is stale on the store's clock.
+      // Down longer than the expiry: every place is stale on the store's clock — by the server
+      // heartbeats and by the holder records (a stopping server may write its record after its
+      // last heartbeat: a fresh one makes the holder possibly alive, and the client says so).
       await waitFor(async () => {
-        const l = await reg.list("servers/");
-        const newest = Math.max(0, ...l.objects.map((o) => o.lastModified.getTime()));
-        return l.storeNow.getTime() - newest > EXPIRY_S * 1000 + 500;
-      }, { what: "every server heartbeat expired", timeoutMs: 90_000, intervalMs: 250 });
+        const [beats, records] = await Promise.all([reg.list("servers/"), reg.list("holders/")]);
+        const newest = Math.max(
+          0,
+          ...[...beats.objects, ...records.objects].map((o) => o.lastModified.getTime()),
+        );
+        return beats.storeNow.getTime() - newest > EXPIRY_S * 1000 + 500;
+      }, {
+        what: "every server heartbeat and holder record expired",
+        timeoutMs: 90_000,
+        intervalMs: 250,
+      });
 
       const back = client.start();
       const decided = await waitFor(
