@@ -90,25 +90,35 @@ function plantServer(
   w.registry.plant(heartbeatKey("servers", new Date(atMs), name), address, atMs);
 }
 
-const myKeys = (w: Awaited<ReturnType<typeof world>>, dir: string) =>
-  w.registry.keys(`${dir}/`).filter((k) => k.endsWith(`-${w.consul.node}`));
-
-Deno.test("node: a client takes a server place that went stale and restarts consul as a server", async () => {
-  await using w = await world();
+/** s0, s1 and s2 hold places 0-2; this agent sees s2 failed (its heartbeat is never renewed). */
+function threeServersS2Failed(w: Awaited<ReturnType<typeof world>>) {
   plantServer(w, "s0", 0, "10.0.0.1");
   plantServer(w, "s1", 1, "10.0.0.2");
   plantServer(w, "s2", 2, "10.0.0.3");
-  // s2 dies at once: its agent says so and its heartbeat is never renewed; s0 and s1 live on.
   w.consul.others = [
     serverMember("s0", "10.0.0.1"),
     serverMember("s1", "10.0.0.2"),
     serverMember("s2", "10.0.0.3", "failed"),
   ];
+}
+
+/** A fresh server heartbeat of s0 and s1 (they live on). */
+function beatS0S1(w: Awaited<ReturnType<typeof world>>) {
+  for (const [name, addr] of [["s0", "10.0.0.1"], ["s1", "10.0.0.2"]]) {
+    w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), name), addr);
+  }
+}
+
+const myKeys = (w: Awaited<ReturnType<typeof world>>, dir: string) =>
+  w.registry.keys(`${dir}/`).filter((k) => k.endsWith(`-${w.consul.node}`));
+
+Deno.test("node: a client takes a server place that went stale and restarts consul as a server", async () => {
+  await using w = await world();
+  // s2 dies at once: its agent says so and its heartbeat is never renewed; s0 and s1 live on.
+  threeServersS2Failed(w);
   let promotedAt: number | undefined;
   const code = await w.time.drive(runNode(w.options(), w.deps()), 120_000, (t) => {
-    for (const [name, addr] of [["s0", "10.0.0.1"], ["s1", "10.0.0.2"]]) {
-      w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), name), addr);
-    }
+    beatS0S1(w);
     if (promotedAt === undefined && w.consul.agents.length === 2) promotedAt = t;
     if (promotedAt !== undefined && t > promotedAt + 10_000) w.stop.abort("SIGTERM");
   });
@@ -156,24 +166,15 @@ const S2_ID = "22222222-2222-4222-8222-222222222222";
 
 Deno.test("node: a client that takes a stale place removes the old holder's raft voter before it restarts as a server (I1)", async () => {
   await using w = await world();
-  plantServer(w, "s0", 0, "10.0.0.1");
-  plantServer(w, "s1", 1, "10.0.0.2");
-  plantServer(w, "s2", 2, "10.0.0.3");
+  threeServersS2Failed(w);
   plantRecord(w, "s2", S2_ID, 2);
-  w.consul.others = [
-    serverMember("s0", "10.0.0.1"),
-    serverMember("s1", "10.0.0.2"),
-    serverMember("s2", "10.0.0.3", "failed"),
-  ];
   w.consul.raftVoters = [
     { id: "00000000-0000-4000-8000-000000000001", node: "s0", address: "10.0.0.1:8300" },
     { id: "00000000-0000-4000-8000-000000000002", node: "s1", address: "10.0.0.2:8300" },
     { id: S2_ID, node: "s2", address: "10.0.0.3:8300" },
   ];
   await w.time.drive(runNode(w.options(), w.deps()), 120_000, () => {
-    for (const [name, addr] of [["s0", "10.0.0.1"], ["s1", "10.0.0.2"]]) {
-      w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), name), addr);
-    }
+    beatS0S1(w);
     if (w.consul.agents.length === 2) w.stop.abort("SIGTERM");
   });
   assert.equal(w.consul.agents.length, 2, "promoted: restarted once, as a server");
@@ -403,14 +404,7 @@ Deno.test("node: a holder whose consul is slow to answer records itself from its
 
 Deno.test("node: a promoted client records itself from its claim on, while its consul is slow to stop and start again (I1)", async () => {
   await using w = await world();
-  plantServer(w, "s0", 0, "10.0.0.1");
-  plantServer(w, "s1", 1, "10.0.0.2");
-  plantServer(w, "s2", 2, "10.0.0.3");
-  w.consul.others = [
-    serverMember("s0", "10.0.0.1"),
-    serverMember("s1", "10.0.0.2"),
-    serverMember("s2", "10.0.0.3", "failed"),
-  ];
+  threeServersS2Failed(w);
   // The client's consul ignores SIGTERM: killed after 30 s, longer than the others' patience
   // (twice the expiry, 20 s).
   const expirySeconds = 10;
@@ -421,9 +415,7 @@ Deno.test("node: a promoted client records itself from its claim on, while its c
   const ages: number[] = [];
   let lastStarting = "";
   await w.time.drive(runNode(w.options({ expirySeconds }), w.deps()), 600_000, (t) => {
-    for (const [name, addr] of [["s0", "10.0.0.1"], ["s1", "10.0.0.2"]]) {
-      w.registry.plant(heartbeatKey("servers", new Date(w.time.now()), name), addr);
-    }
+    beatS0S1(w);
     const client = w.consul.agents[0];
     if (killedAt === undefined && client?.killedWith.length > 0) {
       killedAt = t;
